@@ -1,0 +1,156 @@
+// Argument parsing for every command (DESIGN.md §3, the contract). Each command
+// lives in commands/<name>.ts and is imported only when used, which keeps the
+// start-up of a one-shot command short.
+import { Command, CommanderError, Option } from 'commander';
+import type { CliIO } from './io.js';
+import { UsageError } from './io.js';
+
+export interface CommonOptions {
+  file?: string;
+  node?: string;
+  netns?: string;
+  output?: string;
+}
+
+type Runner = (opts: Record<string, unknown>, io: CliIO) => Promise<number>;
+
+async function load(name: string): Promise<Runner> {
+  switch (name) {
+    case 'validate':
+      return (await import('./commands/validate.js')).run as Runner;
+    case 'render':
+      return (await import('./commands/render.js')).run as Runner;
+    case 'show':
+      return (await import('./commands/show.js')).run as Runner;
+    case 'plan':
+      return (await import('./commands/plan.js')).run as Runner;
+    case 'apply':
+      return (await import('./commands/apply.js')).run as Runner;
+    case 'watch':
+      return (await import('./commands/watch.js')).run as Runner;
+    case 'doctor':
+      return (await import('./commands/doctor.js')).run as Runner;
+    case 'demo':
+      return (await import('./commands/demo.js')).run as Runner;
+    default:
+      throw new UsageError(`unknown command ${name}`);
+  }
+}
+
+function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown> }): Command {
+  const program = new Command('mptcp-reconciler')
+    .description('Declarative reconciler for the Linux MPTCP path manager')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void io.stdout.write(s),
+      writeErr: (s) => void io.stderr.write(s),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+
+  const pick = (name: string) => (opts: Record<string, unknown>) => {
+    chosen.name = name;
+    chosen.opts = opts;
+  };
+  const file = () => new Option('-f, --file <path>', 'config file or directory of *.yaml/*.yml').makeOptionMandatory();
+  const node = () => new Option('--node <name>', 'node name (default: $NODE_NAME, else the hostname)');
+  const netns = () => new Option('--netns <glob>', 'only namespaces whose name matches this glob');
+
+  program
+    .command('validate')
+    .description('check a config file or directory; exit 1 when invalid')
+    .addOption(file())
+    .addOption(node())
+    .option('--strict', 'treat warnings as errors')
+    .action(pick('validate'));
+  program
+    .command('render')
+    .description('print the effective desired state for a node')
+    .addOption(file())
+    .addOption(node())
+    .action(pick('render'));
+  program
+    .command('show')
+    .description('print the live state in the config format')
+    .addOption(netns())
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .action(pick('show'));
+  program
+    .command('plan')
+    .description('show what apply would change')
+    .addOption(file())
+    .addOption(node())
+    .addOption(netns())
+    .option('--live <snapshot.json>', 'plan against a saved `show -o json` instead of the kernel')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--detailed-exitcode', 'exit 2 when changes are pending')
+    .action(pick('plan'));
+  program
+    .command('apply')
+    .description('make the live state match the config, then verify')
+    .addOption(file())
+    .addOption(node())
+    .addOption(netns())
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(pick('apply'));
+  program
+    .command('watch')
+    .description('keep every declared namespace converged')
+    .addOption(file())
+    .addOption(node())
+    .option('--resync <duration>', 'full re-read interval', '5s')
+    .option('--listen <addr:port>', 'HTTP address for /healthz /readyz /metrics /status', '127.0.0.1:9808')
+    .addOption(new Option('--mode <mode>', 'enforce or only observe').choices(['enforce', 'observe']).default('enforce'))
+    .addOption(
+      new Option('--log-level <level>', 'log level')
+        .choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+        .default('info'),
+    )
+    .option('--proc-root <dir>', 'host /proc for conflict detection', '/proc')
+    .option('--etc-root <dir>', 'host /etc for conflict detection', '/etc')
+    .action(pick('watch'));
+  program
+    .command('doctor')
+    .description('check live state (and a config) for the path-manager pitfalls')
+    .option('-f, --file <path>', 'config file or directory')
+    .addOption(node())
+    .addOption(netns())
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--proc-root <dir>', 'host /proc for conflict detection', '/proc')
+    .option('--etc-root <dir>', 'host /etc for conflict detection', '/etc')
+    .action(pick('doctor'));
+  program
+    .command('demo')
+    .description('run the whole cycle on throwaway namespaces (never the host config)')
+    .option('--keep', 'do not delete the demo namespaces at the end')
+    .action(pick('demo'));
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Never throws for user errors. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const chosen: { name?: string; opts?: Record<string, unknown> } = {};
+  const program = build(io, chosen);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version are not errors.
+      return err.exitCode === 0 ? 0 : 1;
+    }
+    throw err;
+  }
+  if (!chosen.name) {
+    io.stderr.write(program.helpInformation());
+    return 1;
+  }
+  try {
+    const run = await load(chosen.name);
+    return await run(chosen.opts ?? {}, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

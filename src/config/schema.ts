@@ -1,0 +1,285 @@
+// The desired-state file format (DESIGN.md §2). This zod schema is the single
+// source of the config types (z.infer below) and of schemas/*.schema.json.
+// Rules that span several keys of one endpoint live in superRefine so that the
+// error points at the endpoint; rules that span a whole namespace after merging
+// live in merge.ts.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/** The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
+export function interfaceNameProblem(name: string): string | undefined {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0) return 'is empty';
+  if (bytes > 15) return `is ${bytes} bytes long; the kernel allows at most 15`;
+  if (name === '.' || name === '..') return 'may not be "." or ".."';
+  if (/[/:\s]/.test(name)) return 'may not contain "/", ":" or whitespace';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'may not contain control characters';
+  return undefined;
+}
+
+const interfaceName = z
+  .string()
+  .superRefine((v, ctx) => {
+    const p = interfaceNameProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: `interface name "${v}" ${p}` });
+  })
+  .describe('Interface name as the kernel accepts it: 1-15 bytes, no "/", ":" or whitespace.');
+
+/** An IPv4 or IPv6 address without a zone id (the kernel has no place for one). */
+export function addressProblem(v: string): string | undefined {
+  if (v.includes('%')) return `address "${v}" has a zone id; MPTCP endpoints take a plain address (drop "%${v.split('%')[1]}")`;
+  if (v.includes('/')) return `address "${v}" has a prefix length; give the address alone (e.g. "${v.split('/')[0]}")`;
+  if (isIP(v) === 0) return `"${v}" is not a valid IPv4 or IPv6 address`;
+  return undefined;
+}
+
+const address = z
+  .string()
+  .superRefine((v, ctx) => {
+    const p = addressProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  })
+  .describe('IPv4 or IPv6 address of the endpoint, without prefix length or zone id.');
+
+export const CONFIG_FLAG_NAMES = ['signal', 'subflow', 'backup', 'fullmesh', 'laminar'] as const;
+export type ConfigFlagName = (typeof CONFIG_FLAG_NAMES)[number];
+
+export const endpointSchema = z
+  .strictObject({
+    address: address.optional(),
+    dev: interfaceName
+      .optional()
+      .describe(
+        'Interface the endpoint is bound to. Without `address`: one endpoint per global address of this interface, following address changes.',
+      ),
+    family: z
+      .enum(['ipv4', 'ipv6', 'any'])
+      .optional()
+      .describe('Only for an address-less `dev` endpoint: which address families of the interface to use (default any).'),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('Port to announce and listen on; only with `signal` and without `subflow` (the kernel creates a listener).'),
+    id: z
+      .number()
+      .int()
+      .min(1)
+      .max(255)
+      .optional()
+      .describe('Pin the kernel endpoint id (1..255). Without it the kernel picks one.'),
+    flags: z
+      .array(z.enum(CONFIG_FLAG_NAMES))
+      .optional()
+      .describe(
+        'signal: announce with ADD_ADDR; subflow: open subflows from it; backup: use only when no other path; fullmesh (with subflow, never signal): a subflow to every known peer address; laminar (6.18+).',
+      ),
+  })
+  .superRefine((ep, ctx) => {
+    const flags = ep.flags ?? [];
+    const has = (f: ConfigFlagName) => flags.includes(f);
+    const seen = new Set<string>();
+    flags.forEach((f, i) => {
+      if (seen.has(f)) ctx.addIssue({ code: 'custom', path: ['flags', i], message: `flag "${f}" is listed twice` });
+      seen.add(f);
+    });
+    if (ep.address === undefined && ep.dev === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'an endpoint needs `address`, or `dev` to take the addresses of an interface',
+      });
+    }
+    if (ep.family !== undefined && (ep.address !== undefined || ep.dev === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['family'],
+        message: '`family` is only for an endpoint with `dev` and no `address`; remove it',
+      });
+    }
+    if (has('fullmesh') && has('signal')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['flags'],
+        message: 'flags mustn\'t have both signal and fullmesh (the kernel refuses it); drop one',
+      });
+    } else if (has('fullmesh') && !has('subflow')) {
+      ctx.addIssue({ code: 'custom', path: ['flags'], message: '`fullmesh` needs `subflow`; add it' });
+    }
+    if (ep.port !== undefined && (!has('signal') || has('subflow'))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['port'],
+        message: '`port` needs flags with `signal` and without `subflow` (the kernel refuses anything else)',
+      });
+    }
+  })
+  .describe('One MPTCP endpoint. Its identity is (address, port); `id` only pins the kernel id.');
+
+export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
+export type RpFilterName = (typeof RP_FILTER_NAMES)[number];
+
+export const rpFilterValueSchema = z
+  .union([z.enum(RP_FILTER_NAMES), z.literal(0), z.literal(1), z.literal(2)])
+  .describe('off (0), strict (1) or loose (2). MPTCP needs loose or off on interfaces it uses.');
+
+export const limitsSchema = z
+  .strictObject({
+    subflows: z
+      .number()
+      .int()
+      .min(0)
+      .max(8)
+      .optional()
+      .describe('Limit of additional subflows created and accepted per connection (kernel default 2, max 8).'),
+    addAddrAccepted: z
+      .number()
+      .int()
+      .min(0)
+      .max(8)
+      .optional()
+      .describe('Limit of ADD_ADDR received that result in new subflows per connection (kernel default 0, max 8).'),
+  })
+  .describe('MPTCP path-manager limits (ip mptcp limits). Only declared keys are touched.');
+
+const u8 = (d: string) => z.number().int().min(0).max(255).describe(d);
+
+/** net.mptcp.* sysctls, keyed as in the file; see SYSCTL_NAMES for the kernel names. */
+export const mptcpSchema = z
+  .strictObject({
+    enabled: z.boolean().optional().describe('net.mptcp.enabled: allow MPTCP sockets to be created.'),
+    pathManager: z
+      .enum(['kernel', 'userspace'])
+      .optional()
+      .describe('net.mptcp.path_manager (pm_type on kernels before 6.15): in-kernel or userspace path manager.'),
+    addAddrTimeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(2147483)
+      .optional()
+      .describe('net.mptcp.add_addr_timeout, seconds before an unacknowledged ADD_ADDR is resent; 0 never resends.'),
+    checksumEnabled: z.boolean().optional().describe('net.mptcp.checksum_enabled: use DSS checksums.'),
+    allowJoinInitialAddrPort: z
+      .boolean()
+      .optional()
+      .describe('net.mptcp.allow_join_initial_addr_port: accept MP_JOIN to the initial address and port (false behind a load balancer).'),
+    staleLossCnt: z
+      .number()
+      .int()
+      .min(0)
+      .max(4294967295)
+      .optional()
+      .describe('net.mptcp.stale_loss_cnt: retransmission intervals before a subflow is considered stale.'),
+    scheduler: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,15}$/, 'a scheduler name is 1-15 letters, digits, "_" or "-"')
+      .optional()
+      .describe('net.mptcp.scheduler: packet scheduler, one of net.mptcp.available_schedulers.'),
+    closeTimeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(2147483)
+      .optional()
+      .describe('net.mptcp.close_timeout, seconds an orphaned connection lingers after close.'),
+    blackholeTimeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(2147483647)
+      .optional()
+      .describe('net.mptcp.blackhole_timeout, seconds MPTCP stays disabled after a blackhole is detected; 0 disables the detection.'),
+    synRetransBeforeTcpFallback: u8(
+      'net.mptcp.syn_retrans_before_tcp_fallback: SYN retransmissions with MPTCP options before falling back to TCP; 128+ never drops them.',
+    ).optional(),
+  })
+  .describe('net.mptcp.* sysctls of the namespace. Only declared keys are touched.');
+
+export type MptcpKey = keyof z.infer<typeof mptcpSchema>;
+
+/** File key -> sysctl name under /proc/sys/net/mptcp. */
+export const SYSCTL_NAMES: Record<MptcpKey, string> = {
+  enabled: 'enabled',
+  pathManager: 'path_manager',
+  addAddrTimeout: 'add_addr_timeout',
+  checksumEnabled: 'checksum_enabled',
+  allowJoinInitialAddrPort: 'allow_join_initial_addr_port',
+  staleLossCnt: 'stale_loss_cnt',
+  scheduler: 'scheduler',
+  closeTimeout: 'close_timeout',
+  blackholeTimeout: 'blackhole_timeout',
+  synRetransBeforeTcpFallback: 'syn_retrans_before_tcp_fallback',
+};
+
+export function netnsPatternProblem(v: string): string | undefined {
+  if (v.length === 0) return 'is empty';
+  if (Buffer.byteLength(v, 'utf8') > 255) return 'is longer than 255 bytes';
+  if (v.includes('/')) return 'may not contain "/" (it names an entry in /run/netns)';
+  if (v === '.' || v === '..' || v.includes('..')) return 'may not contain ".."';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) return 'may not contain control characters';
+  return undefined;
+}
+
+const netnsPattern = z
+  .string()
+  .superRefine((v, ctx) => {
+    const p = netnsPatternProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', message: `netns "${v}" ${p}` });
+  })
+  .describe('"host" (the namespace the reconciler runs in), a name in /run/netns, or a glob over those names.');
+
+export const CONFLICT_POLICIES = ['fail', 'warn', 'ignore'] as const;
+
+export const namespaceEntrySchema = z
+  .strictObject({
+    netns: netnsPattern,
+    nodes: z
+      .array(z.string().min(1).max(253).describe('Node-name glob.'))
+      .optional()
+      .describe('Node-name globs this entry applies to (default: every node).'),
+    mptcp: mptcpSchema.optional(),
+    limits: limitsSchema.optional(),
+    endpoints: z
+      .array(endpointSchema)
+      .optional()
+      .describe('Endpoints wanted in the namespace. Leave the key out to leave endpoints alone.'),
+    rpFilter: z
+      .record(z.string(), rpFilterValueSchema)
+      .optional()
+      .describe('net.ipv4.conf.<iface>.rp_filter per interface, plus `all` and `default`. Only declared interfaces are touched.'),
+    prune: z
+      .boolean()
+      .optional()
+      .describe('Remove live endpoints that are not declared (default true). Kernel-created implicit endpoints are never removed.'),
+    conflicts: z
+      .enum(CONFLICT_POLICIES)
+      .optional()
+      .describe('What to do when another manager (NetworkManager, mptcpd, ...) also writes this namespace: fail (default), warn, ignore.'),
+  })
+  .superRefine((entry, ctx) => {
+    for (const key of Object.keys(entry.rpFilter ?? {})) {
+      if (key === 'all' || key === 'default') continue;
+      const p = interfaceNameProblem(key);
+      if (p) ctx.addIssue({ code: 'custom', path: ['rpFilter', key], message: `interface name "${key}" ${p}` });
+    }
+  })
+  .describe('Desired state for every namespace matching `netns` on every node matching `nodes`.');
+
+export const configSchema = z
+  .strictObject({
+    version: z.literal(1).describe('Format version; always 1.'),
+    namespaces: z.array(namespaceEntrySchema).describe('Entries, merged in file order.'),
+  })
+  .describe('mptcp-reconciler desired state');
+
+export type Config = z.infer<typeof configSchema>;
+export type NamespaceEntry = z.infer<typeof namespaceEntrySchema>;
+export type EndpointConfig = z.infer<typeof endpointSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type MptcpConfig = z.infer<typeof mptcpSchema>;
+export type RpFilterValue = z.infer<typeof rpFilterValueSchema>;
+export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];

@@ -1,0 +1,149 @@
+// Shared shapes of the pure core: what one namespace should be (desired), what it
+// is (live), and the operations that turn one into the other. The shell (kernel/,
+// apply/, daemon/) fills and consumes these; nothing here does I/O.
+import type {
+  ConflictPolicy,
+  EndpointConfig,
+  LimitsConfig,
+  MptcpConfig,
+  RpFilterName,
+} from '../config/schema.js';
+import type { FlagName } from './flags.js';
+
+/** Effective desired state of one concrete namespace on one node, after merging. */
+export interface DesiredNamespace {
+  netns: string;
+  /** Only declared keys; an absent key is never touched. */
+  mptcp: MptcpConfig;
+  limits: LimitsConfig;
+  /** undefined: no entry declared `endpoints`, so endpoints are not managed at all. */
+  endpoints: EndpointConfig[] | undefined;
+  /** Interface name (or `all` / `default`) -> value; only these are touched. */
+  rpFilter: Record<string, RpFilterName>;
+  prune: boolean;
+  conflicts: ConflictPolicy;
+}
+
+export type Family = 4 | 6;
+
+export interface LiveEndpoint {
+  id: number;
+  family: Family;
+  /** Canonical text form (node:net / inet_ntop style). */
+  address: string;
+  /** Absent when the kernel reports port 0. */
+  port?: number;
+  flags: FlagName[];
+  /** Bits the flag table does not know, kept visible (ip mptcp's rawflags). */
+  rawFlags?: number;
+  /** Absent when the kernel reports no IF_IDX. */
+  ifindex?: number;
+}
+
+export interface LiveLink {
+  ifindex: number;
+  name: string;
+  /** IFF_UP set. */
+  up: boolean;
+  /** IFF_LOWER_UP / carrier. */
+  lowerUp: boolean;
+}
+
+export type AddressScope = 'global' | 'site' | 'link' | 'host' | 'nowhere';
+
+export interface LiveAddress {
+  ifindex: number;
+  family: Family;
+  address: string;
+  prefixlen: number;
+  scope: AddressScope | number;
+  tentative: boolean;
+  dadfailed: boolean;
+  deprecated: boolean;
+  temporary: boolean;
+}
+
+/** Everything the reconciler reads from one namespace in one pass. */
+export interface LiveNamespace {
+  netns: string;
+  endpoints: LiveEndpoint[];
+  limits: { subflows: number; addAddrAccepted: number };
+  /** The net.mptcp.* sysctls this kernel has (absent keys: the kernel lacks them). */
+  mptcp: MptcpConfig;
+  /** Raw rp_filter per interface name plus `all` and `default` (0..2, other values kept). */
+  rpFilter: Record<string, number>;
+  links: LiveLink[];
+  addresses: LiveAddress[];
+}
+
+/** An endpoint as sent to ADD_ADDR, or as identified for DEL/SET_FLAGS. */
+export interface EndpointSpec {
+  address: string;
+  port?: number;
+  id?: number;
+  flags: FlagName[];
+  /** Interface name, for humans and for resolving ifindex at apply time. */
+  dev?: string;
+  ifindex?: number;
+}
+
+interface OpBase {
+  /** True when live subflows or listeners may be closed (delete, either half of a replace). */
+  disruptive: boolean;
+  /** Why: e.g. "not declared (prune)", "replace: port 10000 -> 10001". */
+  reason?: string;
+}
+
+export type Operation =
+  | (OpBase & { op: 'add'; endpoint: EndpointSpec })
+  | (OpBase & { op: 'delete'; id: number; endpoint: EndpointSpec })
+  | (OpBase & {
+      op: 'set-flags';
+      id: number;
+      endpoint: EndpointSpec;
+      backup: boolean;
+      fullmesh: boolean;
+      from: { backup: boolean; fullmesh: boolean };
+    })
+  | (OpBase & {
+      op: 'set-limits';
+      subflows?: number;
+      addAddrAccepted?: number;
+      from: { subflows: number; addAddrAccepted: number };
+    })
+  | (OpBase & {
+      op: 'set-sysctl';
+      key: keyof MptcpConfig;
+      /** Full name, e.g. net.mptcp.path_manager. */
+      sysctl: string;
+      value: string | number | boolean;
+      from?: string | number | boolean;
+    })
+  | (OpBase & { op: 'set-rp-filter'; iface: string; value: 0 | 1 | 2; from?: number });
+
+export type OpName = Operation['op'];
+
+/** Something declared that cannot be acted on yet (e.g. its `dev` does not exist). */
+export interface Pending {
+  what: string;
+  reason: string;
+}
+
+export interface NamespacePlan {
+  netns: string;
+  operations: Operation[];
+  pending: Pending[];
+  /** Problems found while planning that make convergence impossible (e.g. more than 8 endpoints). */
+  errors: string[];
+}
+
+/** Outcome of plan/apply for one namespace: the shape of `-o json` (DESIGN.md §3). */
+export interface NamespaceResult {
+  netns: string;
+  operations: (Operation & { result?: 'ok' | 'failed' | 'skipped'; error?: string })[];
+  converged: boolean;
+  pending: Pending[];
+  errors: { message: string; op?: string; errno?: string; retryable?: boolean }[];
+  /** First difference found by verify, nmstate style: `endpoints[192.0.2.1].flags: want [...], have [...]`. */
+  firstDifference?: string;
+}
