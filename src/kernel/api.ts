@@ -48,6 +48,18 @@ export interface Limits {
   addAddrAccepted: number;
 }
 
+export interface LiveSelection {
+  endpoints?: boolean;
+  limits?: boolean;
+  /** Link and address lists (for `dev` names and interface-derived endpoints). */
+  links?: boolean;
+  addresses?: boolean;
+  /** Which sysctls to read; default all. */
+  mptcp?: MptcpKey[] | boolean;
+  /** Which interfaces' rp_filter to read (plus all/default); default all. */
+  rpFilter?: string[] | boolean;
+}
+
 /** One namespace's kernel handles: sockets created inside it, reused across passes. */
 export interface NamespaceKernel {
   /** "host" or the name under /run/netns. */
@@ -74,8 +86,12 @@ export interface NamespaceKernel {
   readRpFilter(): Record<string, number>;
   writeRpFilter(iface: string, value: 0 | 1 | 2): void;
 
-  /** Everything at once, with the netlink requests pipelined. */
-  readLive(): Promise<LiveNamespace>;
+  /**
+   * Everything a pass needs at once, with the netlink requests pipelined. A
+   * selection reads only part (a converged pass of a large fleet must be cheap);
+   * what is not selected comes back empty.
+   */
+  readLive(select?: LiveSelection): Promise<LiveNamespace>;
 
   close(): void;
 }
