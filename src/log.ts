@@ -1,0 +1,28 @@
+// pino, JSON lines on stdout, for the long-running daemon. One-shot commands print
+// human output themselves and never come here.
+import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+
+export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  level?: LogLevel | Level;
+  /** Where the JSON lines go; default stdout. Tests pass a stream to read them back. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: opts.level ?? 'info',
+      base: { name: 'mptcp-reconciler' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Errors keep their kernel fields (op, netns, errno name, extack) in the line.
+      serializers: { err: pino.stdSerializers.err },
+    },
+    // Synchronous writes: a line written before SIGTERM is never lost on exit.
+    opts.destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
