@@ -1,0 +1,339 @@
+// The planner: desired + live state of one namespace -> the shortest ordered list
+// of operations that the kernel accepts one after the other (KERNEL.md §2).
+// Pure: no I/O. The shell applies the operations in the order given.
+import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from '../config/schema.js';
+import { endpointKey } from './address.js';
+import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
+import { sortFlags, type FlagName } from './flags.js';
+import type {
+  DesiredNamespace,
+  EndpointSpec,
+  LiveEndpoint,
+  LiveNamespace,
+  NamespacePlan,
+  Operation,
+  Pending,
+} from './model.js';
+
+/** The kernel's hard cap on endpoints per namespace (MPTCP_PM_ADDR_MAX). */
+export const MAX_ENDPOINTS = 8;
+
+export const RP_FILTER_VALUES: Record<RpFilterName, 0 | 1 | 2> = { off: 0, strict: 1, loose: 2 };
+
+/** Sysctls in the order they are written: enabled and the path manager first. */
+export const SYSCTL_ORDER: MptcpKey[] = [
+  'enabled',
+  'pathManager',
+  ...(Object.keys(SYSCTL_NAMES) as MptcpKey[]).filter((k) => k !== 'enabled' && k !== 'pathManager'),
+];
+
+/** Flags only delete+add can change; backup and fullmesh change in place. */
+const IDENTITY_FLAGS: readonly FlagName[] = ['signal', 'subflow', 'laminar'];
+
+export function formatFlags(flags: readonly FlagName[]): string {
+  return `[${sortFlags(flags).join(' ')}]`;
+}
+
+function has(flags: readonly FlagName[], f: FlagName): boolean {
+  return flags.includes(f);
+}
+
+/** Ifindex -> name for messages; a vanished link shows as ip(8) prints it. */
+function devName(live: LiveNamespace, ifindex: number | undefined): string | undefined {
+  if (ifindex === undefined) return undefined;
+  return live.links.find((l) => l.ifindex === ifindex)?.name ?? `if${ifindex}`;
+}
+
+function liveSpec(live: LiveNamespace, l: LiveEndpoint): EndpointSpec {
+  const dev = devName(live, l.ifindex);
+  return {
+    address: l.address,
+    ...(l.port !== undefined && { port: l.port }),
+    id: l.id,
+    flags: sortFlags(l.flags),
+    ...(dev !== undefined && { dev }),
+    ...(l.ifindex !== undefined && { ifindex: l.ifindex }),
+  };
+}
+
+function desiredSpec(d: ResolvedEndpoint, withId = true): EndpointSpec {
+  return {
+    address: d.address,
+    ...(d.port !== undefined && { port: d.port }),
+    ...(withId && d.id !== undefined && { id: d.id }),
+    flags: d.flags,
+    ...(d.dev !== undefined && { dev: d.dev }),
+    ...(d.ifindex !== undefined && { ifindex: d.ifindex }),
+  };
+}
+
+/**
+ * How one declared endpoint gets (or stays) in place:
+ * - new: plain ADD; - keep: already right (maybe a SET_FLAGS);
+ * - replace: DEL the live one, then ADD (an identity difference);
+ * - implicit-add: plain ADD over a kernel-created implicit endpoint, which the
+ *   kernel replaces in place and whose id it keeps;
+ * - implicit-replace: DEL the implicit one, then ADD (the kernel answers EINVAL to
+ *   an ADD with an explicit id over an implicit endpoint, and ERANGE to any ADD
+ *   when 8 endpoints exist, even one that would replace an implicit one).
+ */
+interface Action {
+  d: ResolvedEndpoint;
+  kind: 'new' | 'keep' | 'replace' | 'implicit-add' | 'implicit-replace';
+  live?: LiveEndpoint;
+  reason?: string;
+  /** Dropped (plan error): leaves the live side as it is. */
+  blocked?: boolean;
+  /** A new endpoint that stands in for a pruned one (a port change). */
+  replacesPruned?: boolean;
+}
+
+function sysctlOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operation[], errors: string[]): void {
+  for (const key of SYSCTL_ORDER) {
+    const want = desired.mptcp[key];
+    if (want === undefined) continue;
+    const sysctl = `net.mptcp.${SYSCTL_NAMES[key]}`;
+    if (!(key in live.mptcp) || live.mptcp[key] === undefined) {
+      errors.push(`mptcp.${key}: this kernel has no ${sysctl}; remove the key or upgrade the kernel`);
+      continue;
+    }
+    const have = live.mptcp[key] as MptcpConfig[typeof key];
+    if (have === want) continue;
+    ops.push({ op: 'set-sysctl', key, sysctl, value: want, from: have, disruptive: false });
+  }
+}
+
+function limitsOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operation[]): void {
+  const op: Extract<Operation, { op: 'set-limits' }> = {
+    op: 'set-limits',
+    from: { ...live.limits },
+    disruptive: false,
+  };
+  let any = false;
+  if (desired.limits.subflows !== undefined && desired.limits.subflows !== live.limits.subflows) {
+    op.subflows = desired.limits.subflows;
+    any = true;
+  }
+  if (desired.limits.addAddrAccepted !== undefined && desired.limits.addAddrAccepted !== live.limits.addAddrAccepted) {
+    op.addAddrAccepted = desired.limits.addAddrAccepted;
+    any = true;
+  }
+  if (any) ops.push(op);
+}
+
+function rpFilterOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operation[], pending: Pending[]): void {
+  for (const [iface, name] of Object.entries(desired.rpFilter)) {
+    const value = RP_FILTER_VALUES[name];
+    const exists =
+      iface === 'all' || iface === 'default' || live.links.some((l) => l.name === iface) || iface in live.rpFilter;
+    if (!exists) {
+      pending.push({ what: `rpFilter.${iface}`, reason: `interface ${iface} does not exist (yet)` });
+      continue;
+    }
+    const from = live.rpFilter[iface];
+    if (from === value) continue;
+    ops.push({ op: 'set-rp-filter', iface, value, ...(from !== undefined && { from }), disruptive: false });
+  }
+}
+
+function endpointOps(
+  desired: DesiredNamespace,
+  live: LiveNamespace,
+  ops: Operation[],
+  pending: Pending[],
+  errors: string[],
+): void {
+  if (desired.endpoints === undefined) return;
+  const res = resolveEndpoints(desired.endpoints, live);
+  pending.push(...res.pending);
+  errors.push(...res.errors);
+
+  const liveByKey = new Map(live.endpoints.map((l) => [endpointKey(l.address, l.port), l]));
+  const liveById = new Map(live.endpoints.map((l) => [l.id, l]));
+  const label = (e: { address: string; port?: number }) => `endpoints[${endpointLabel(e.address, e.port)}]`;
+
+  // 1. Match every declared endpoint to the live one with the same identity.
+  const actions: Action[] = [];
+  const matched = new Map<LiveEndpoint, Action>();
+  for (const d of res.endpoints) {
+    const l = liveByKey.get(d.key);
+    let a: Action;
+    if (!l) a = { d, kind: 'new', ...(d.derived && { reason: `address of dev ${d.dev}` }) };
+    else if (has(l.flags, 'implicit')) {
+      a =
+        d.id === undefined
+          ? { d, kind: 'implicit-add', live: l, reason: `replaces implicit endpoint id ${l.id} (keeps its id)` }
+          : { d, kind: 'implicit-replace', live: l, reason: `replace: implicit endpoint id ${l.id} -> id ${d.id}` };
+    } else {
+      const diffs: string[] = [];
+      const liveIdentity = l.flags.filter((f) => IDENTITY_FLAGS.includes(f));
+      const wantIdentity = d.flags.filter((f) => IDENTITY_FLAGS.includes(f));
+      if (formatFlags(liveIdentity) !== formatFlags(wantIdentity)) {
+        diffs.push(`flags ${formatFlags(l.flags)} -> ${formatFlags(d.flags)}`);
+      }
+      if (l.ifindex !== d.ifindex) diffs.push(`dev ${devName(live, l.ifindex) ?? 'none'} -> ${d.dev ?? 'none'}`);
+      if (d.id !== undefined && d.id !== l.id) diffs.push(`id ${l.id} -> ${d.id}`);
+      a = diffs.length > 0 ? { d, kind: 'replace', live: l, reason: `replace: ${diffs.join(', ')}` } : { d, kind: 'keep', live: l };
+    }
+    actions.push(a);
+    if (a.live) matched.set(a.live, a);
+  }
+
+  // 2. Live endpoints nobody declared: pruned, or kept (implicit, foreign with
+  //    prune off, or the twin of a declared endpoint whose dev is still missing).
+  const prunes: { l: LiveEndpoint; reason: string }[] = [];
+  const keptWhy = new Map<LiveEndpoint, string>();
+  for (const l of live.endpoints) {
+    if (matched.has(l)) continue;
+    const key = endpointKey(l.address, l.port);
+    if (has(l.flags, 'implicit')) keptWhy.set(l, 'implicit endpoints are never removed');
+    else if (res.heldKeys.has(key)) keptWhy.set(l, 'its declared dev does not exist yet');
+    else if (!desired.prune) keptWhy.set(l, 'not declared and prune is off');
+    else prunes.push({ l, reason: 'not declared (prune)' });
+  }
+
+  // 3. Pinned ids. The holder of a wanted id must be gone before the ADD: it is
+  //    when it is deleted anyway; a holder kept for a declared endpoint without a
+  //    pinned id is moved (replaced, the kernel then picks another id); a holder
+  //    kept for any other reason makes the pinned endpoint impossible: error.
+  const conversions = new Map<Action, number>();
+  for (const a of actions) {
+    if (a.d.id === undefined || a.kind === 'keep') continue;
+    const h = liveById.get(a.d.id);
+    if (!h || h === a.live) continue;
+    if (prunes.some((p) => p.l === h)) continue;
+    const ha = matched.get(h);
+    if (ha && (ha.kind === 'replace' || ha.kind === 'implicit-replace')) continue;
+    if (ha && ha.d.id === undefined) {
+      conversions.set(ha, a.d.id);
+      continue;
+    }
+    a.blocked = true;
+    errors.push(
+      `${label(a.d)}: id ${a.d.id} is held by live endpoint ${endpointLabel(h.address, h.port)} ${formatFlags(h.flags)}, which is kept (${keptWhy.get(h) ?? 'declared'}); pick another id`,
+    );
+  }
+
+  // 4. The cap. Every change but a new endpoint is count-neutral, so if the end
+  //    state holds more than 8, the new endpoints declared last are left out (and
+  //    reported) while everything else still converges: adding a prefix of the
+  //    declared list is more useful than refusing the whole namespace.
+  const live_count = live.endpoints.length;
+  const isLive = (a: Action) => !a.blocked;
+  let finalCount = live_count - prunes.length + actions.filter((a) => isLive(a) && a.kind === 'new').length;
+  if (finalCount > MAX_ENDPOINTS) {
+    const dropped: string[] = [];
+    for (let i = actions.length - 1; i >= 0 && finalCount > MAX_ENDPOINTS; i--) {
+      const a = actions[i]!;
+      if (a.kind !== 'new' || a.blocked) continue;
+      a.blocked = true;
+      finalCount--;
+      dropped.push(endpointLabel(a.d.address, a.d.port));
+    }
+    errors.push(
+      `the namespace would hold ${finalCount + dropped.length} endpoints, the kernel holds at most ${MAX_ENDPOINTS}: not added: ${dropped.reverse().join(', ')}`,
+    );
+  }
+  for (const a of actions) {
+    if (a.blocked) continue;
+    // Conversions only matter for pinned adds that still happen.
+    if (a.d.id === undefined || a.kind === 'keep') continue;
+    const h = liveById.get(a.d.id);
+    const ha = h && matched.get(h);
+    if (ha && conversions.has(ha)) {
+      if (ha.kind === 'keep') {
+        ha.kind = 'replace';
+        ha.reason = `replace: id ${a.d.id} is pinned by ${label(a.d)}`;
+      } else if (ha.kind === 'implicit-add') {
+        ha.kind = 'implicit-replace';
+        ha.reason = `replace: implicit endpoint id ${a.d.id} is pinned by ${label(a.d)}`;
+      }
+    }
+  }
+
+  // 5. An ADD that replaces an implicit endpoint still needs a free slot (ERANGE
+  //    is checked before the duplicate). After the deletes the count only rises,
+  //    so it is enough to check the count right after them.
+  const afterDeletes = () =>
+    live_count - prunes.length - actions.filter((a) => !a.blocked && (a.kind === 'replace' || a.kind === 'implicit-replace')).length;
+  const implicitAdds = actions.filter((a) => !a.blocked && a.kind === 'implicit-add');
+  if (implicitAdds.length > 0 && afterDeletes() >= MAX_ENDPOINTS) {
+    const a = implicitAdds[0]!;
+    a.kind = 'implicit-replace';
+    a.reason = `replace: implicit endpoint id ${a.live!.id} (${MAX_ENDPOINTS} endpoints: a plain add would get ERANGE)`;
+  }
+
+  // A port change looks like a new identity; name it as the replace it is when
+  // one pruned and one new endpoint share the address unambiguously.
+  const newActions = actions.filter((a) => !a.blocked && a.kind === 'new');
+  for (const a of newActions) {
+    const olds = prunes.filter((p) => p.l.address === a.d.address);
+    const news = newActions.filter((n) => n.d.address === a.d.address);
+    if (olds.length !== 1 || news.length !== 1) continue;
+    const reason = `replace: port ${olds[0]!.l.port ?? 'none'} -> ${a.d.port ?? 'none'}`;
+    olds[0]!.reason = reason;
+    a.reason = reason;
+    a.replacesPruned = true;
+  }
+
+  // 6. Emit: deletes, set-flags, then adds (implicit takeovers first, pinned ids
+  //    before automatic ones so the kernel's allocator can't take a pinned id).
+  const deletes: Operation[] = [];
+  for (const p of prunes) {
+    deletes.push({ op: 'delete', id: p.l.id, endpoint: liveSpec(live, p.l), disruptive: true, reason: p.reason });
+  }
+  for (const a of actions) {
+    if (a.blocked || (a.kind !== 'replace' && a.kind !== 'implicit-replace')) continue;
+    const l = a.live!;
+    deletes.push({ op: 'delete', id: l.id, endpoint: liveSpec(live, l), disruptive: true, reason: a.reason! });
+  }
+  deletes.sort((x, y) => (x as { id: number }).id - (y as { id: number }).id);
+
+  const setFlags: Operation[] = [];
+  for (const a of actions) {
+    if (a.blocked || a.kind !== 'keep') continue;
+    const l = a.live!;
+    const from = { backup: has(l.flags, 'backup'), fullmesh: has(l.flags, 'fullmesh') };
+    const to = { backup: has(a.d.flags, 'backup'), fullmesh: has(a.d.flags, 'fullmesh') };
+    if (from.backup === to.backup && from.fullmesh === to.fullmesh) continue;
+    setFlags.push({
+      op: 'set-flags',
+      id: l.id,
+      endpoint: liveSpec(live, l),
+      ...to,
+      from,
+      disruptive: false,
+      reason: `flags ${formatFlags(l.flags)} -> ${formatFlags(a.d.flags)}`,
+    });
+  }
+
+  const addRank = (a: Action) => (a.kind === 'implicit-add' ? 0 : a.d.id !== undefined ? 1 : 2);
+  const adds = actions
+    .filter((a) => !a.blocked && a.kind !== 'keep')
+    .map((a, i) => ({ a, i }))
+    .sort((x, y) => addRank(x.a) - addRank(y.a) || x.i - y.i)
+    .map(({ a }): Operation => ({
+      op: 'add',
+      endpoint: desiredSpec(a.d),
+      disruptive: a.kind === 'replace' || a.kind === 'implicit-replace' || a.replacesPruned === true,
+      ...(a.reason !== undefined && { reason: a.reason }),
+    }));
+
+  ops.push(...deletes, ...setFlags, ...adds);
+}
+
+/**
+ * Plan one namespace. Order: sysctls (enabled, pathManager first), limits,
+ * endpoint deletes, set-flags, adds, rp_filter. Applying the operations in order
+ * never holds more than 8 endpoints and never hits an id in use.
+ */
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace): NamespacePlan {
+  const operations: Operation[] = [];
+  const pending: Pending[] = [];
+  const errors: string[] = [];
+  sysctlOps(desired, live, operations, errors);
+  limitsOps(desired, live, operations);
+  endpointOps(desired, live, operations, pending, errors);
+  rpFilterOps(desired, live, operations, pending);
+  return { netns: desired.netns, operations, pending, errors };
+}
