@@ -1,0 +1,327 @@
+// One reconcile pass for one namespace: read live (only what the desired state
+// needs), plan, apply in order, re-read, verify. Verification is the judge: an
+// operation that failed because someone else already did the same thing (EEXIST on
+// an add, "address not found" on a delete) is harmless exactly when the re-read
+// state verifies, so no error code is special-cased here.
+import type { LiveSelection, NamespaceKernel } from '../kernel/api.js';
+import { KernelError } from '../kernel/api.js';
+import type { DesiredNamespace, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { MptcpKey } from '../config/schema.js';
+import { endpointKey } from '../core/address.js';
+import { planNamespace } from '../core/plan.js';
+import { verifyNamespace } from '../core/verify.js';
+
+/** The subset of pino the shell uses; pino loggers fit, and so does nothing at all. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+/** Another manager seen writing this namespace (from src/conflicts). */
+export interface ConflictFinding {
+  /** e.g. "NetworkManager", "mptcpd". */
+  manager: string;
+  /** What shows it, e.g. "process NetworkManager (pid 812)", "/etc/mptcpd/mptcpd.conf". */
+  evidence: string[];
+  /** How to stop the fight, e.g. "set connection.mptcp-flags=disabled". */
+  fix?: string;
+}
+
+/** block: change nothing in the namespace; report: change it and report the findings. */
+export interface ConflictVerdict {
+  action: 'block' | 'report' | 'none';
+  conflicts: ConflictFinding[];
+}
+
+export type ConflictGate = (ctx: {
+  netns: string;
+  desired: DesiredNamespace;
+  live: LiveNamespace;
+  plan: NamespacePlan;
+}) => ConflictVerdict | Promise<ConflictVerdict>;
+
+export interface ReconcileOptions {
+  mode: 'enforce' | 'observe';
+  passId?: string;
+  logger?: Logger;
+  /** Checked only between independent operations: a replace always completes both halves. */
+  signal?: AbortSignal;
+  conflictGate?: ConflictGate;
+  /** Sees the live state each pass planned from (plan output shows it as a diff). */
+  onLive?: (live: LiveNamespace, plan: NamespacePlan) => void;
+}
+
+export type OpResult = NamespaceResult['operations'][number] & {
+  /** A failure that verification showed to be harmless (someone else did the same). */
+  note?: string;
+};
+
+export interface ReconcileResult extends NamespaceResult {
+  operations: OpResult[];
+  conflicts: ConflictFinding[];
+  /** True when the operations were written to the kernel (enforce mode, not blocked). */
+  applied: boolean;
+  /** Every difference verify found, first one also in firstDifference. */
+  differences: string[];
+}
+
+/** Reads only what the desired state declares, so a converged pass stays cheap. */
+export function liveSelection(desired: DesiredNamespace): LiveSelection {
+  const eps = desired.endpoints;
+  const rpIfaces = Object.keys(desired.rpFilter);
+  const mptcpKeys = Object.keys(desired.mptcp) as MptcpKey[];
+  const usesDev = (eps ?? []).some((e) => e.dev !== undefined);
+  return {
+    endpoints: eps !== undefined,
+    limits: desired.limits.subflows !== undefined || desired.limits.addAddrAccepted !== undefined,
+    links: usesDev || rpIfaces.length > 0,
+    addresses: (eps ?? []).some((e) => e.dev !== undefined && e.address === undefined),
+    mptcp: mptcpKeys.length > 0 ? mptcpKeys : false,
+    rpFilter: rpIfaces.length > 0 ? rpIfaces : false,
+  };
+}
+
+function describeOp(op: Operation): string {
+  switch (op.op) {
+    case 'add':
+    case 'delete':
+    case 'set-flags': {
+      const ep = op.endpoint;
+      return `${op.op} ${ep.address}${ep.port ? ` port ${ep.port}` : ''}${'id' in op ? ` id ${op.id}` : ''}`;
+    }
+    case 'set-limits':
+      return 'set-limits';
+    case 'set-sysctl':
+      return `set-sysctl ${op.sysctl}`;
+    case 'set-rp-filter':
+      return `set-rp-filter ${op.iface}`;
+  }
+}
+
+/**
+ * Index of the earlier operation this one cannot run without, or -1. An add
+ * needs the delete that frees its (address, port) — the two halves of a replace —
+ * or the id it pins. Nothing else depends on anything.
+ */
+export function dependencyOf(ops: readonly Operation[], i: number): number {
+  const op = ops[i]!;
+  if (op.op !== 'add') return -1;
+  const key = endpointKey(op.endpoint.address, op.endpoint.port);
+  for (let j = i - 1; j >= 0; j--) {
+    const d = ops[j]!;
+    if (d.op !== 'delete') continue;
+    if (endpointKey(d.endpoint.address, d.endpoint.port) === key) return j;
+    if (op.endpoint.id !== undefined && d.id === op.endpoint.id) return j;
+  }
+  return -1;
+}
+
+async function runOp(kernel: NamespaceKernel, op: Operation, live: LiveNamespace): Promise<void> {
+  switch (op.op) {
+    case 'add': {
+      const ep = { ...op.endpoint };
+      if (ep.dev !== undefined) {
+        // Resolved now, not at plan time: the interface may have been re-created since.
+        const link = live.links.find((l) => l.name === ep.dev);
+        if (!link) throw new Error(`dev ${ep.dev} does not exist in netns ${kernel.netns}`);
+        ep.ifindex = link.ifindex;
+      }
+      return kernel.addEndpoint(ep);
+    }
+    case 'delete':
+      return kernel.deleteEndpoint(op.id);
+    case 'set-flags':
+      return kernel.setEndpointFlags(op.id, { backup: op.backup, fullmesh: op.fullmesh });
+    case 'set-limits': {
+      const l: { subflows?: number; addAddrAccepted?: number } = {};
+      if (op.subflows !== undefined) l.subflows = op.subflows;
+      if (op.addAddrAccepted !== undefined) l.addAddrAccepted = op.addAddrAccepted;
+      return kernel.setLimits(l);
+    }
+    case 'set-sysctl':
+      return kernel.writeMptcpSysctl(op.key, op.value);
+    case 'set-rp-filter':
+      return kernel.writeRpFilter(op.iface, op.value);
+  }
+}
+
+function errorEntry(err: unknown, op: Operation): NamespaceResult['errors'][number] & { extack?: string } {
+  if (err instanceof KernelError) {
+    const e: NamespaceResult['errors'][number] & { extack?: string } = {
+      message: err.message,
+      op: err.op,
+      errno: err.code,
+      retryable: err.retryable,
+    };
+    if (err.extack !== undefined) e.extack = err.extack;
+    return e;
+  }
+  return { message: `${describeOp(op)}: ${err instanceof Error ? err.message : String(err)}`, op: describeOp(op) };
+}
+
+/** One pass over one namespace. Never throws for kernel errors: they are in the result. */
+export async function reconcileNamespace(
+  kernel: NamespaceKernel,
+  desired: DesiredNamespace,
+  opts: ReconcileOptions,
+): Promise<ReconcileResult> {
+  const log = opts.logger;
+  const ctx = { passId: opts.passId, netns: desired.netns };
+  const select = liveSelection(desired);
+  const live = await kernel.readLive(select);
+  const plan = planNamespace(desired, live);
+  opts.onLive?.(live, plan);
+  const result: ReconcileResult = {
+    netns: desired.netns,
+    operations: plan.operations.map((o) => ({ ...o })),
+    converged: false,
+    pending: plan.pending,
+    errors: plan.errors.map((message) => ({ message })),
+    conflicts: [],
+    applied: false,
+    differences: [],
+  };
+
+  let blocked = false;
+  if (opts.conflictGate) {
+    const verdict = await opts.conflictGate({ netns: desired.netns, desired, live, plan });
+    result.conflicts = verdict.conflicts;
+    for (const c of verdict.conflicts) {
+      const msg = conflictMessage(desired.netns, c, verdict.action === 'block');
+      if (verdict.action === 'block') result.errors.push({ message: msg, op: 'conflict' });
+      (verdict.action === 'block' ? log?.error : log?.warn)?.call(log, { ...ctx, manager: c.manager, evidence: c.evidence }, msg);
+    }
+    blocked = verdict.action === 'block';
+  }
+
+  if (opts.mode === 'observe' || blocked) {
+    if (blocked) for (const o of result.operations) o.result = 'skipped';
+    const v = verifyNamespace(desired, live);
+    result.converged = v.converged && !blocked && plan.errors.length === 0;
+    result.differences = v.differences;
+    if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
+    log?.info({ ...ctx, mode: opts.mode, drift: plan.operations.length, converged: result.converged }, 'pass planned');
+    return result;
+  }
+
+  result.applied = true;
+  const ops = plan.operations;
+  for (let i = 0; i < ops.length; i++) {
+    const r = result.operations[i]!;
+    const dep = dependencyOf(ops, i);
+    const depDone = dep >= 0 && result.operations[dep]!.result === 'ok';
+    // A stop request waits for the second half of a replace whose first half ran.
+    if (opts.signal?.aborted && !depDone) {
+      r.result = 'skipped';
+      r.error = 'not run: stopping';
+      continue;
+    }
+    if (dep >= 0 && result.operations[dep]!.result !== 'ok') {
+      r.result = 'skipped';
+      r.error = `not run: it depends on operation ${dep + 1} (${describeOp(ops[dep]!)}), which did not succeed`;
+      continue;
+    }
+    try {
+      await runOp(kernel, ops[i]!, live);
+      r.result = 'ok';
+      log?.info({ ...ctx, op: ops[i]!.op, what: describeOp(ops[i]!), reason: ops[i]!.reason }, 'change applied');
+    } catch (err) {
+      if (!(err instanceof KernelError) && !(err instanceof Error)) throw err;
+      const e = errorEntry(err, ops[i]!);
+      r.result = 'failed';
+      r.error = e.message;
+      result.errors.push(e);
+      log?.warn({ ...ctx, op: ops[i]!.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed');
+    }
+  }
+
+  const after = await kernel.readLive(select);
+  const v = verifyNamespace(desired, after);
+  result.differences = v.differences;
+  if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
+  result.converged = v.converged && plan.errors.length === 0;
+  if (v.converged) {
+    // The state is as desired, so whatever failed was already done by someone else.
+    const opErrors = new Set(result.operations.filter((o) => o.result === 'failed').map((o) => o.error));
+    for (const o of result.operations) {
+      if (o.result !== 'failed') continue;
+      o.result = 'ok';
+      o.note = `already as desired after: ${o.error}`;
+      delete o.error;
+    }
+    result.errors = result.errors.filter((e) => !opErrors.has(e.message));
+  }
+  log?.info(
+    { ...ctx, changes: ops.length, failed: result.operations.filter((o) => o.result === 'failed').length, converged: result.converged, firstDifference: result.firstDifference },
+    'pass done',
+  );
+  return result;
+}
+
+export function conflictMessage(netns: string, c: ConflictFinding, blocking: boolean): string {
+  const head = blocking
+    ? `netns ${netns}: ${c.manager} also manages MPTCP here; nothing changed (conflicts: fail)`
+    : `netns ${netns}: ${c.manager} also manages MPTCP here`;
+  return `${head}; evidence: ${c.evidence.join('; ')}${c.fix ? `; fix: ${c.fix}` : ''}`;
+}
+
+export interface ReconcileAllOptions extends ReconcileOptions {
+  /** The kernel layer's openNamespace; injected so that this module stays testable. */
+  openNamespace: (netns: string) => NamespaceKernel | Promise<NamespaceKernel>;
+  /** Names now in /run/netns; a desired namespace missing from it is reported, not opened. */
+  existing?: readonly string[];
+  /** Namespaces handled at the same time (default 4). */
+  concurrency?: number;
+}
+
+export function emptyResult(netns: string, message: string, extra: Partial<ReconcileResult> = {}): ReconcileResult {
+  return {
+    netns,
+    operations: [],
+    converged: false,
+    pending: [],
+    errors: [{ message }],
+    conflicts: [],
+    applied: false,
+    differences: [],
+    ...extra,
+  };
+}
+
+export function notFoundMessage(netns: string): string {
+  return `netns ${netns}: not found in /run/netns; will be configured when it appears`;
+}
+
+/** Every namespace on its own: one failing (or missing) never stops another. Results keep input order. */
+export async function reconcileAll(desired: readonly DesiredNamespace[], opts: ReconcileAllOptions): Promise<ReconcileResult[]> {
+  const results: ReconcileResult[] = new Array(desired.length);
+  const existing = opts.existing ? new Set(opts.existing) : undefined;
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < desired.length; i = next++) {
+      const d = desired[i]!;
+      if (d.netns !== 'host' && existing && !existing.has(d.netns)) {
+        results[i] = emptyResult(d.netns, notFoundMessage(d.netns));
+        opts.logger?.warn({ passId: opts.passId, netns: d.netns }, notFoundMessage(d.netns));
+        continue;
+      }
+      let kernel: NamespaceKernel | undefined;
+      try {
+        kernel = await opts.openNamespace(d.netns);
+        results[i] = await reconcileNamespace(kernel, d, opts);
+      } catch (err) {
+        const e = err instanceof KernelError ? { op: err.op, errno: err.code, retryable: err.retryable } : {};
+        const message = `netns ${d.netns}: ${err instanceof Error ? err.message : String(err)}`;
+        results[i] = emptyResult(d.netns, message);
+        Object.assign(results[i]!.errors[0]!, e);
+        opts.logger?.error({ passId: opts.passId, netns: d.netns, err: message }, 'pass failed');
+      } finally {
+        kernel?.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, desired.length)) }, worker));
+  return results;
+}

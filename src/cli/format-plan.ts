@@ -1,0 +1,224 @@
+// How `plan` and `apply` show a pass: per namespace, a unified diff of the live
+// state against the desired state (both in the config format, restricted to the
+// keys the config declares, so the diff shows only what the reconciler may
+// change), then the numbered operations. `-o json` is the DESIGN.md §3 shape.
+import { styleText } from 'node:util';
+import { createTwoFilesPatch } from 'diff';
+import YAML from 'yaml';
+import type { RpFilterValue } from '../config/schema.js';
+import { endpointKey } from '../core/address.js';
+import { resolveEndpoints } from '../core/derive.js';
+import { sortFlags, type FlagName } from '../core/flags.js';
+import type { DesiredNamespace, LiveEndpoint, LiveNamespace, Operation } from '../core/model.js';
+import type { OpResult, ReconcileResult } from '../apply/reconcile.js';
+
+const RP_NAMES = ['off', 'strict', 'loose'] as const;
+
+function rpName(v: RpFilterValue | number): string | number {
+  if (typeof v === 'string') return v;
+  return RP_NAMES[v] ?? v;
+}
+
+type EndpointView = { address: string; port?: number; id?: number; dev?: string; flags: string[] };
+
+function liveEndpointView(ep: LiveEndpoint, live: LiveNamespace, withId: boolean, withDev: boolean): EndpointView {
+  const v = { address: ep.address } as EndpointView;
+  if (ep.port !== undefined) v.port = ep.port;
+  if (withId) v.id = ep.id;
+  if (withDev && ep.ifindex !== undefined) v.dev = live.links.find((l) => l.ifindex === ep.ifindex)?.name ?? `if${ep.ifindex}`;
+  v.flags = sortFlags(ep.flags.filter((f) => f !== 'implicit'));
+  return v;
+}
+
+/**
+ * The desired and live states of one namespace as two config documents with the
+ * same keys and endpoint order, so that their diff is exactly the drift.
+ */
+export function planViews(desired: DesiredNamespace, live: LiveNamespace): { live: object; desired: object } {
+  const want: Record<string, unknown> = { netns: desired.netns };
+  const have: Record<string, unknown> = { netns: desired.netns };
+
+  const mptcpKeys = Object.keys(desired.mptcp) as (keyof typeof desired.mptcp)[];
+  if (mptcpKeys.length) {
+    want.mptcp = { ...desired.mptcp };
+    have.mptcp = Object.fromEntries(mptcpKeys.filter((k) => live.mptcp[k] !== undefined).map((k) => [k, live.mptcp[k]]));
+  }
+  const limitKeys = (['subflows', 'addAddrAccepted'] as const).filter((k) => desired.limits[k] !== undefined);
+  if (limitKeys.length) {
+    want.limits = Object.fromEntries(limitKeys.map((k) => [k, desired.limits[k]]));
+    have.limits = Object.fromEntries(limitKeys.map((k) => [k, live.limits[k]]));
+  }
+  if (desired.endpoints !== undefined) {
+    const res = resolveEndpoints(desired.endpoints, live);
+    const liveByKey = new Map(live.endpoints.map((e) => [endpointKey(e.address, e.port), e]));
+    const wantEps: EndpointView[] = [];
+    const haveEps: EndpointView[] = [];
+    const seen = new Set<string>();
+    for (const r of res.endpoints) {
+      seen.add(r.key);
+      const w = { address: r.address } as EndpointView;
+      if (r.port !== undefined) w.port = r.port;
+      if (r.id !== undefined) w.id = r.id;
+      if (r.dev !== undefined) w.dev = r.dev;
+      w.flags = sortFlags(r.flags);
+      wantEps.push(w);
+      const l = liveByKey.get(r.key);
+      if (l) haveEps.push(liveEndpointView(l, live, r.id !== undefined, r.dev !== undefined));
+    }
+    for (const l of live.endpoints) {
+      const key = endpointKey(l.address, l.port);
+      // Kernel-created endpoints and ones whose declaration is pending are never drift.
+      if (seen.has(key) || l.flags.includes('implicit') || res.heldKeys.has(key)) continue;
+      const v = liveEndpointView(l, live, false, false);
+      haveEps.push(v);
+      if (!desired.prune) wantEps.push(v);
+    }
+    want.endpoints = wantEps;
+    have.endpoints = haveEps;
+  }
+  const ifaces = Object.keys(desired.rpFilter);
+  if (ifaces.length) {
+    want.rpFilter = Object.fromEntries(ifaces.map((i) => [i, rpName(desired.rpFilter[i]!)]));
+    have.rpFilter = Object.fromEntries(
+      ifaces.filter((i) => live.rpFilter[i] !== undefined).map((i) => [i, rpName(live.rpFilter[i]!)]),
+    );
+  }
+  return { live: have, desired: want };
+}
+
+/** YAML in the config's style: flag lists on one line. */
+export function toConfigYaml(value: unknown): string {
+  const doc = new YAML.Document(value);
+  YAML.visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((i) => YAML.isScalar(i))) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
+}
+
+export function unifiedDiff(netns: string, views: { live: object; desired: object }, color: boolean): string {
+  const patch = createTwoFilesPatch(
+    `live/${netns}`,
+    `desired/${netns}`,
+    toConfigYaml(views.live),
+    toConfigYaml(views.desired),
+    undefined,
+    undefined,
+    { context: 3 },
+  );
+  // Drop the "=====" banner line createTwoFilesPatch puts first.
+  const lines = patch.split('\n').filter((l) => !/^={5,}$/.test(l));
+  if (lines.length <= 3) return ''; // headers only: nothing differs
+  if (!color) return lines.join('\n');
+  return lines
+    .map((l) => {
+      if (l.startsWith('+++') || l.startsWith('---')) return styleText('bold', l);
+      if (l.startsWith('+')) return styleText('green', l);
+      if (l.startsWith('-')) return styleText('red', l);
+      if (l.startsWith('@@')) return styleText('cyan', l);
+      return l;
+    })
+    .join('\n');
+}
+
+function flagList(flags: readonly FlagName[]): string {
+  return flags.length ? `[${sortFlags(flags).join(', ')}]` : '[]';
+}
+
+function endpointText(ep: { address: string; port?: number; dev?: string }): string {
+  return `${ep.address}${ep.port !== undefined ? ` port ${ep.port}` : ''}${ep.dev ? ` dev ${ep.dev}` : ''}`;
+}
+
+/** One line per operation, in the words of `ip mptcp` where there is one. */
+export function describeOperation(op: Operation): string {
+  switch (op.op) {
+    case 'add':
+      return `add endpoint ${endpointText(op.endpoint)}${op.endpoint.id !== undefined ? ` id ${op.endpoint.id}` : ''} flags ${flagList(op.endpoint.flags)}`;
+    case 'delete':
+      return `delete endpoint id ${op.id} (${endpointText(op.endpoint)})`;
+    case 'set-flags': {
+      const parts: string[] = [];
+      if (op.from.backup !== op.backup) parts.push(`backup ${op.from.backup} -> ${op.backup}`);
+      if (op.from.fullmesh !== op.fullmesh) parts.push(`fullmesh ${op.from.fullmesh} -> ${op.fullmesh}`);
+      return `set-flags id ${op.id} (${endpointText(op.endpoint)}): ${parts.join(', ') || 'backup/fullmesh unchanged'}`;
+    }
+    case 'set-limits': {
+      const parts: string[] = [];
+      if (op.subflows !== undefined) parts.push(`subflows ${op.from.subflows} -> ${op.subflows}`);
+      if (op.addAddrAccepted !== undefined) parts.push(`addAddrAccepted ${op.from.addAddrAccepted} -> ${op.addAddrAccepted}`);
+      return `set-limits ${parts.join(', ')}`;
+    }
+    case 'set-sysctl':
+      return `set-sysctl ${op.sysctl} ${op.from !== undefined ? `${String(op.from)} -> ` : ''}${String(op.value)}`;
+    case 'set-rp-filter':
+      return `set-rp-filter ${op.iface} ${op.from !== undefined ? `${rpName(op.from)} -> ` : ''}${rpName(op.value)}`;
+  }
+}
+
+function resultText(o: OpResult, color: boolean): string {
+  const paint = (c: 'green' | 'red' | 'yellow', s: string) => (color ? styleText(c, s) : s);
+  switch (o.result) {
+    case 'ok':
+      return paint('green', 'ok') + (o.note ? ` (${o.note})` : '');
+    case 'failed':
+      return paint('red', 'FAILED') + (o.error ? `: ${o.error}` : '');
+    case 'skipped':
+      return paint('yellow', 'skipped') + (o.error ? `: ${o.error}` : '');
+    default:
+      return '';
+  }
+}
+
+export interface NamespaceReport {
+  result: ReconcileResult;
+  /** The live state the plan was made from; absent when it could not be read. */
+  live?: LiveNamespace;
+  desired?: DesiredNamespace;
+}
+
+export function renderText(reports: readonly NamespaceReport[], opts: { color: boolean; applied: boolean }): string {
+  const out: string[] = [];
+  const bold = (s: string) => (opts.color ? styleText('bold', s) : s);
+  for (const { result: r, live, desired } of reports) {
+    out.push(bold(`netns ${r.netns}`));
+    if (live && desired) {
+      const d = unifiedDiff(r.netns, planViews(desired, live), opts.color);
+      if (d) out.push(d.trimEnd());
+    }
+    if (r.operations.length === 0 && r.errors.length === 0) out.push('  no changes');
+    r.operations.forEach((o, i) => {
+      const marks = o.disruptive ? ' [disruptive]' : '';
+      const reason = o.reason ? ` (${o.reason})` : '';
+      const res = opts.applied && o.result ? `: ${resultText(o, opts.color)}` : '';
+      out.push(`  ${i + 1}. ${describeOperation(o)}${marks}${reason}${res}`);
+    });
+    for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);
+    for (const e of r.errors) {
+      const extra = e.errno && !e.message.includes(e.errno) ? ` [${e.errno}]` : '';
+      out.push(`  error: ${e.message}${extra}`);
+    }
+    if (r.firstDifference && !r.converged) out.push(`  first difference: ${r.firstDifference}`);
+    if (opts.applied) out.push(r.converged ? '  converged and verified' : '  NOT converged');
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function toJsonDoc(node: string, results: readonly ReconcileResult[]): object {
+  return {
+    node,
+    namespaces: results.map((r) => {
+      const ns: Record<string, unknown> = {
+        netns: r.netns,
+        operations: r.operations,
+        converged: r.converged,
+        errors: r.errors,
+        pending: r.pending,
+      };
+      if (r.firstDifference !== undefined) ns.firstDifference = r.firstDifference;
+      if (r.conflicts.length) ns.conflicts = r.conflicts;
+      return ns;
+    }),
+  };
+}
