@@ -1,0 +1,207 @@
+// rtnetlink notifications of one namespace: links, IPv4/IPv6 addresses and IPv4
+// netconf (rp_filter) changes (KERNEL.md §4). The daemon only needs to know that
+// something changed in which namespace; the pass re-reads everything, so events
+// are parsed just enough to say what happened in a log line.
+//
+// A netlink socket is bound for life to the namespace it was created in, so the
+// caller creates it with the thread inside the target namespace (`enter`).
+//
+// Overflow: when the receive queue is full the kernel drops notifications and
+// flags the socket with ENOBUFS. The `netlink` package's native poll handler
+// aborts the whole process on that socket error (libuv reports EPOLLERR as a
+// poll failure, and the addon builds its error with a NULL syscall name), so the
+// socket is set to NETLINK_NO_ENOBUFS and losses are read instead from the
+// socket's drop counter (SO_MEMINFO, SK_MEMINFO_DROPS) each time messages are
+// received. A full queue always holds messages, so a loss is always noticed at
+// the next read.
+import { readdirSync } from 'node:fs';
+import koffi from 'koffi';
+import { RawNetlinkSocket } from 'netlink';
+
+const NETLINK_ROUTE = 0;
+/** Multicast groups (linux/rtnetlink.h, enum rtnetlink_groups). */
+export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV6_IFADDR: 9, IPV4_NETCONF: 24 } as const;
+
+const RTM_NAMES: Record<number, string> = {
+  16: 'newlink',
+  17: 'dellink',
+  20: 'newaddr',
+  21: 'deladdr',
+  80: 'newnetconf',
+  81: 'delnetconf',
+};
+const NLMSG_HDRLEN = 16;
+const NLMSG_OVERRUN = 4;
+const AF_NETLINK = 16;
+const SOL_SOCKET = 1;
+const SO_MEMINFO = 55;
+const SK_MEMINFO_DROPS = 8;
+const SK_MEMINFO_VARS = 9;
+const SOL_NETLINK = 270;
+const NETLINK_NO_ENOBUFS = 5;
+
+type Fn = (...args: unknown[]) => number;
+let libc: { getsockname: Fn; getsockopt: Fn; setsockopt: Fn } | undefined;
+function lib() {
+  if (!libc) {
+    const l = koffi.load('libc.so.6');
+    libc = {
+      getsockname: l.func('int getsockname(int fd, void *addr, void *len)') as Fn,
+      getsockopt: l.func('int getsockopt(int fd, int level, int name, void *val, void *len)') as Fn,
+      setsockopt: l.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as Fn,
+    };
+  }
+  return libc;
+}
+
+/** The fd of our netlink socket bound to `port` (the package does not expose it). */
+function netlinkFd(port: number): number {
+  const c = lib();
+  const fds = readdirSync('/proc/self/fd')
+    .map(Number)
+    .sort((x, y) => y - x);
+  for (const fd of fds) {
+    const addr = Buffer.alloc(12);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(addr.length);
+    if (c.getsockname(fd, addr, len) !== 0) continue;
+    if (addr.readUInt16LE(0) === AF_NETLINK && addr.readUInt32LE(4) === port) return fd;
+  }
+  throw new Error(`cannot find the fd of netlink socket ${port}`);
+}
+
+function setNoEnobufs(fd: number): void {
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+  if (lib().setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, one, 4) !== 0) {
+    throw new Error(`setsockopt(NETLINK_NO_ENOBUFS) failed: errno ${koffi.errno()}`);
+  }
+}
+
+function dropCount(fd: number): number {
+  const val = Buffer.alloc(4 * SK_MEMINFO_VARS);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(val.length);
+  if (lib().getsockopt(fd, SOL_SOCKET, SO_MEMINFO, val, len) !== 0) return 0;
+  return val.readUInt32LE(4 * SK_MEMINFO_DROPS);
+}
+
+export interface RtnlEvent {
+  /** newlink, dellink, newaddr, deladdr, newnetconf, delnetconf. */
+  kind: string;
+  ifindex?: number;
+  family?: 4 | 6;
+}
+
+export interface EventSocketHandlers {
+  onEvents(events: RtnlEvent[]): void;
+  /**
+   * Notifications were lost (ENOBUFS: the receive queue overflowed). Nothing can
+   * tell what was missed, so the whole namespace must be read again.
+   */
+  onOverflow(): void;
+  /** Any other receive error; the socket may be unusable afterwards. */
+  onError?(err: Error & { code?: string }): void;
+}
+
+export interface EventSocket {
+  readonly netns: string;
+  close(): void;
+}
+
+/** Runs `fn` with the thread inside the namespace; must be synchronous. */
+export type EnterNetns = <T>(fn: () => T) => T;
+
+export interface EventSocketOptions {
+  /** SO_RCVBUF; large enough that a burst (hundreds of links at boot) does not overflow. */
+  recvBufferSize?: number;
+}
+
+export function parseRtnlMessages(buf: Buffer): { events: RtnlEvent[]; overrun: boolean } {
+  const events: RtnlEvent[] = [];
+  let overrun = false;
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    const type = buf.readUInt16LE(off + 4);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+    const body = off + NLMSG_HDRLEN;
+    const kind = RTM_NAMES[type];
+    if (type === NLMSG_OVERRUN) overrun = true;
+    else if (kind) {
+      const ev: RtnlEvent = { kind };
+      if ((type === 20 || type === 21) && len >= NLMSG_HDRLEN + 8) {
+        // struct ifaddrmsg { u8 family, prefixlen, flags, scope; u32 index }
+        const fam = buf.readUInt8(body);
+        if (fam === 2 || fam === 10) ev.family = fam === 2 ? 4 : 6;
+        ev.ifindex = buf.readUInt32LE(body + 4);
+      } else if ((type === 16 || type === 17) && len >= NLMSG_HDRLEN + 16) {
+        // struct ifinfomsg { u8 family, pad; u16 type; s32 index; u32 flags, change }
+        ev.ifindex = buf.readInt32LE(body + 4);
+      }
+      events.push(ev);
+    }
+    off += (len + 3) & ~3;
+  }
+  return { events, overrun };
+}
+
+/**
+ * Opens one NETLINK_ROUTE socket inside the namespace and joins the link,
+ * address and netconf groups. One socket per namespace: the cost of watching a
+ * namespace is one fd and no timers.
+ */
+export function openEventSocket(
+  netns: string,
+  enter: EnterNetns,
+  handlers: EventSocketHandlers,
+  opts: EventSocketOptions = {},
+): EventSocket {
+  const created = enter(() => {
+    const s = new RawNetlinkSocket(NETLINK_ROUTE, {
+      recvBufferSize: opts.recvBufferSize ?? 1 << 20,
+      sendBufferSize: 0,
+    });
+    try {
+      const fd = netlinkFd(s.address().port);
+      // Before joining any group: from then on an overflow could arrive.
+      setNoEnobufs(fd);
+      for (const g of Object.values(RTNLGRP)) s.addMembership(g);
+      return { s, fd };
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  });
+  const { s: sock, fd } = created;
+  let drops = dropCount(fd);
+  // The daemon stays alive through its HTTP server and watchers; an event socket
+  // alone must not keep a stopping process from exiting.
+  sock.unref();
+  let closed = false;
+  sock.on('message', (msg) => {
+    if (closed) return;
+    const { events, overrun } = parseRtnlMessages(msg);
+    const now = dropCount(fd);
+    const lost = now !== drops;
+    drops = now;
+    if (overrun || lost) handlers.onOverflow();
+    else if (events.length > 0) handlers.onEvents(events);
+  });
+  sock.on('truncatedMessage', () => {
+    if (!closed) handlers.onOverflow();
+  });
+  sock.on('error', (err) => {
+    if (closed) return;
+    if (err.code === 'ENOBUFS') handlers.onOverflow();
+    else handlers.onError?.(err);
+  });
+  return {
+    netns,
+    close() {
+      if (closed) return;
+      closed = true;
+      sock.close();
+    },
+  };
+}
