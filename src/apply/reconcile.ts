@@ -230,6 +230,14 @@ export async function reconcileNamespace(
     } catch (err) {
       if (!(err instanceof KernelError) && !(err instanceof Error)) throw err;
       const e = errorEntry(err, ops[i]!);
+      const o = ops[i]!;
+      if (o.op === 'delete' && (await goneNow(kernel, o.id, o.endpoint))) {
+        // Someone removed it first: the delete's purpose holds, so what depends on it may run.
+        r.result = 'ok';
+        r.note = `already gone: ${e.message}`;
+        log?.info({ ...ctx, op: o.op, what: describeOp(o) }, 'already done by someone else');
+        continue;
+      }
       r.result = 'failed';
       r.error = e.message;
       result.errors.push(e);
@@ -258,6 +266,17 @@ export async function reconcileNamespace(
     'pass done',
   );
   return result;
+}
+
+/** Whether neither the id nor the (address, port) of a deleted endpoint is in the kernel any more. */
+async function goneNow(kernel: NamespaceKernel, id: number, ep: { address: string; port?: number }): Promise<boolean> {
+  try {
+    const key = endpointKey(ep.address, ep.port);
+    const eps = await kernel.dumpEndpoints();
+    return !eps.some((e) => e.id === id || endpointKey(e.address, e.port) === key);
+  } catch {
+    return false;
+  }
 }
 
 export function conflictMessage(netns: string, c: ConflictFinding, blocking: boolean): string {
