@@ -1,0 +1,190 @@
+// mptcp_pm generic netlink requests (KERNEL.md §1-2) on a synchronous NlSocket.
+// Builders write into a shared NlWriter and return the NlRequest that collects the
+// answer, so a caller can put several requests in one send (pipelining).
+import type { EndpointSpec, LiveEndpoint } from '../core/model.js';
+import type { Limits } from './api.js';
+import { KernelError } from './api.js';
+import {
+  CTRL_ATTRS,
+  type EndpointRequest,
+  MPTCP_PM_CMD,
+  PM_ATTRS,
+  decodeAttrs,
+  decodeEndpointMessage,
+  decodeMcastGroups,
+  encodeAttrs,
+  endpointAttrs,
+  endpointOpText,
+} from './mptcp-codec.js';
+import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, type NlRequest, type NlSocket, NlWriter, nextSeq, throwIfFailed } from './nlsock.js';
+
+const GENL_ID_CTRL = 0x10;
+const CTRL_CMD_GETFAMILY = 3;
+const GENL_HDRLEN = 4;
+const NLMSG_HDRLEN = 16;
+export const MPTCP_PM_NAME = 'mptcp_pm';
+export const MPTCP_PM_VERSION = 1;
+
+export interface GenlFamily {
+  id: number;
+  version: number;
+  /** Multicast group name -> id (e.g. mptcp_pm_events). */
+  groups: Record<string, number>;
+}
+
+/** One writer for every request of the process: used and sent synchronously. */
+export const writer = new NlWriter();
+
+function genlMsg(w: NlWriter, type: number, flags: number, seq: number, cmd: number, version: number): NlWriter {
+  return w.beginMsg(type, flags, seq).header(GENL_HDRLEN, (b, o) => {
+    b[o] = cmd;
+    b[o + 1] = version;
+  });
+}
+
+let cachedFamily: GenlFamily | undefined;
+
+/**
+ * Resolves mptcp_pm through the controller. Generic netlink family ids are global
+ * (not per namespace), so this runs once per process.
+ */
+export function resolveMptcpFamily(sock: NlSocket): GenlFamily {
+  if (cachedFamily) return cachedFamily;
+  const w = writer.reset();
+  const seq = nextSeq();
+  genlMsg(w, GENL_ID_CTRL, NLM_F_REQUEST, seq, CTRL_CMD_GETFAMILY, 1).string(2, MPTCP_PM_NAME).endMsg();
+  let fam: GenlFamily | undefined;
+  const req: NlRequest = {
+    seq,
+    op: `CTRL_CMD_GETFAMILY ${MPTCP_PM_NAME}`,
+    dump: false,
+    onMessage: (buf, off, len) => {
+      const a = decodeAttrs(buf, off + NLMSG_HDRLEN + GENL_HDRLEN, off + len, CTRL_ATTRS);
+      fam = {
+        id: Number(a.familyId),
+        version: Number(a.version),
+        groups: Buffer.isBuffer(a.mcastGroups) ? decodeMcastGroups(a.mcastGroups) : {},
+      };
+    },
+  };
+  sock.send(w, req.op);
+  sock.collect([req]);
+  if (req.error) {
+    if (req.error.code === 'ENOENT') {
+      throw new KernelError({
+        ...req.error,
+        extack: 'the kernel has no mptcp_pm generic netlink family (MPTCP not built in or module not loaded)',
+      });
+    }
+    throw req.error;
+  }
+  if (!fam || !fam.id) throw new Error('CTRL_CMD_GETFAMILY mptcp_pm: reply without a family id');
+  if (fam.version < MPTCP_PM_VERSION) {
+    throw new KernelError({
+      op: req.op,
+      netns: sock.netns,
+      errno: 95,
+      code: 'EOPNOTSUPP',
+      extack: `mptcp_pm version ${fam.version}; version ${MPTCP_PM_VERSION} or later is needed`,
+      retryable: false,
+    });
+  }
+  cachedFamily = fam;
+  return fam;
+}
+
+/** Appends a GET_ADDR dump; endpoints land in `into`. */
+export function queueDumpEndpoints(w: NlWriter, fam: GenlFamily, into: LiveEndpoint[]): NlRequest {
+  const seq = nextSeq();
+  genlMsg(w, fam.id, NLM_F_REQUEST | NLM_F_DUMP, seq, MPTCP_PM_CMD.GET_ADDR, MPTCP_PM_VERSION).endMsg();
+  return {
+    seq,
+    op: 'GET_ADDR dump',
+    dump: true,
+    onMessage: (buf, off, len) => {
+      into.push(decodeEndpointMessage(buf, off + NLMSG_HDRLEN + GENL_HDRLEN, off + len));
+    },
+  };
+}
+
+export function queueGetLimits(w: NlWriter, fam: GenlFamily, into: Limits): NlRequest {
+  const seq = nextSeq();
+  genlMsg(w, fam.id, NLM_F_REQUEST, seq, MPTCP_PM_CMD.GET_LIMITS, MPTCP_PM_VERSION).endMsg();
+  return {
+    seq,
+    op: 'GET_LIMITS',
+    dump: false,
+    onMessage: (buf, off, len) => {
+      const a = decodeAttrs(buf, off + NLMSG_HDRLEN + GENL_HDRLEN, off + len, PM_ATTRS);
+      into.subflows = Number(a.subflows ?? 0);
+      into.addAddrAccepted = Number(a.rcvAddAddrs ?? 0);
+    },
+  };
+}
+
+function write(w: NlWriter, fam: GenlFamily, cmd: number, op: string, fill: (w: NlWriter) => void): NlRequest {
+  const seq = nextSeq();
+  genlMsg(w, fam.id, NLM_F_REQUEST | NLM_F_ACK, seq, cmd, MPTCP_PM_VERSION);
+  fill(w);
+  w.endMsg();
+  return { seq, op, dump: false };
+}
+
+export function queueAddEndpoint(w: NlWriter, fam: GenlFamily, ep: EndpointRequest): NlRequest {
+  return write(w, fam, MPTCP_PM_CMD.ADD_ADDR, `ADD_ADDR ${endpointOpText(ep)}`, (w) =>
+    encodeAttrs(w, PM_ATTRS, { addr: endpointAttrs(ep) }),
+  );
+}
+
+/** DEL_ADDR by id only: id 0 or none would delete nothing and still succeed (KERNEL.md §2). */
+export function queueDeleteEndpoint(w: NlWriter, fam: GenlFamily, id: number, netns: string): NlRequest {
+  if (!Number.isInteger(id) || id < 1 || id > 255) {
+    throw new KernelError({
+      op: `DEL_ADDR id ${id}`,
+      netns,
+      errno: 22,
+      code: 'EINVAL',
+      extack: 'an endpoint is deleted by its id 1..255; without one the kernel deletes nothing',
+      retryable: false,
+    });
+  }
+  return write(w, fam, MPTCP_PM_CMD.DEL_ADDR, `DEL_ADDR id ${id}`, (w) => encodeAttrs(w, PM_ATTRS, { addr: { id } }));
+}
+
+/** SET_FLAGS by id (no family, so the kernel looks up by id); backup and fullmesh are absolute. */
+export function queueSetFlags(
+  w: NlWriter,
+  fam: GenlFamily,
+  id: number,
+  flags: { backup: boolean; fullmesh: boolean },
+  netns: string,
+): NlRequest {
+  if (!Number.isInteger(id) || id < 1 || id > 255) {
+    throw new KernelError({ op: `SET_FLAGS id ${id}`, netns, errno: 22, code: 'EINVAL', extack: 'SET_FLAGS needs an endpoint id 1..255', retryable: false });
+  }
+  const bits = (flags.backup ? 0x04 : 0) | (flags.fullmesh ? 0x08 : 0);
+  const what = [flags.backup ? 'backup' : 'nobackup', flags.fullmesh ? 'fullmesh' : 'nofullmesh'].join(',');
+  return write(w, fam, MPTCP_PM_CMD.SET_FLAGS, `SET_FLAGS id ${id} ${what}`, (w) =>
+    encodeAttrs(w, PM_ATTRS, { addr: { id, ...(bits ? { flags: bits } : {}) } }),
+  );
+}
+
+export function queueSetLimits(w: NlWriter, fam: GenlFamily, limits: Partial<Limits>): NlRequest {
+  const parts = [
+    limits.subflows !== undefined ? `subflows ${limits.subflows}` : '',
+    limits.addAddrAccepted !== undefined ? `add_addr_accepted ${limits.addAddrAccepted}` : '',
+  ].filter(Boolean);
+  return write(w, fam, MPTCP_PM_CMD.SET_LIMITS, `SET_LIMITS ${parts.join(' ')}`.trim(), (w) =>
+    encodeAttrs(w, PM_ATTRS, { rcvAddAddrs: limits.addAddrAccepted, subflows: limits.subflows }),
+  );
+}
+
+/** Sends what `w` holds and collects every request; throws the first failure. */
+export function run(sock: NlSocket, w: NlWriter, reqs: NlRequest[]): void {
+  if (reqs.length === 0) return;
+  sock.send(w, reqs[0]!.op);
+  sock.collect(reqs);
+  throwIfFailed(reqs);
+}
+
+export type { EndpointSpec };

@@ -1,0 +1,238 @@
+// NamespaceKernel: the netlink sockets and /proc/sys files of one namespace,
+// created inside it once and reused for every pass. openNamespace() caches one per
+// name and rebuilds it when the name now points at another namespace.
+import type { MptcpConfig, MptcpKey } from '../config/schema.js';
+import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
+import { KernelError, type Limits, type LiveSelection, type NamespaceKernel } from './api.js';
+import type { EndpointRequest } from './mptcp-codec.js';
+import {
+  type GenlFamily,
+  queueAddEndpoint,
+  queueDeleteEndpoint,
+  queueDumpEndpoints,
+  queueGetLimits,
+  queueSetFlags,
+  queueSetLimits,
+  resolveMptcpFamily,
+  run,
+  writer,
+} from './mptcp-pm.js';
+import { HOST_NETNS, type NetnsIdentity, netnsIdentity, withNetns } from './netns.js';
+import { NETLINK_GENERIC, NETLINK_ROUTE, type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
+import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
+import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
+
+class KernelNamespace implements NamespaceKernel {
+  private genlSock: NlSocket | undefined;
+  private rtnlSock: NlSocket | undefined;
+  private fam: GenlFamily | undefined;
+  private readonly sysctl: SysctlFiles;
+  closed = false;
+
+  constructor(
+    readonly netns: string,
+    readonly identity: NetnsIdentity,
+  ) {
+    this.sysctl = new SysctlFiles(netns, (fn) => this.enter(fn));
+  }
+
+  /** Runs fn inside this namespace, refusing if the name now means another one. */
+  private enter<T>(fn: () => T): T {
+    if (this.closed) throw new Error(`namespace handle ${this.netns} is closed`);
+    return withNetns(this.netns, fn, this.netns === HOST_NETNS ? undefined : this.identity);
+  }
+
+  private genl(): { sock: NlSocket; fam: GenlFamily } {
+    if (!this.genlSock) this.genlSock = this.enter(() => new NlSocket(NETLINK_GENERIC, this.netns));
+    this.fam ??= resolveMptcpFamily(this.genlSock);
+    return { sock: this.genlSock, fam: this.fam };
+  }
+
+  private rtnl(): NlSocket {
+    if (!this.rtnlSock) this.rtnlSock = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
+    return this.rtnlSock;
+  }
+
+  async dumpEndpoints(): Promise<LiveEndpoint[]> {
+    const { sock, fam } = this.genl();
+    const out: LiveEndpoint[] = [];
+    run(sock, writer.reset(), [queueDumpEndpoints(writer, fam, out)]);
+    return out;
+  }
+
+  /** ADD_ADDR; `rawFlags` (beyond EndpointSpec) sends bits the flag table does not name. */
+  async addEndpoint(ep: EndpointSpec | EndpointRequest): Promise<void> {
+    const { sock, fam } = this.genl();
+    run(sock, writer.reset(), [queueAddEndpoint(writer, fam, ep)]);
+  }
+
+  async deleteEndpoint(id: number): Promise<void> {
+    const { sock, fam } = this.genl();
+    run(sock, writer.reset(), [queueDeleteEndpoint(writer, fam, id, this.netns)]);
+  }
+
+  async setEndpointFlags(id: number, flags: { backup: boolean; fullmesh: boolean }): Promise<void> {
+    const { sock, fam } = this.genl();
+    run(sock, writer.reset(), [queueSetFlags(writer, fam, id, flags, this.netns)]);
+  }
+
+  async getLimits(): Promise<Limits> {
+    const { sock, fam } = this.genl();
+    const out: Limits = { subflows: 0, addAddrAccepted: 0 };
+    run(sock, writer.reset(), [queueGetLimits(writer, fam, out)]);
+    return out;
+  }
+
+  async setLimits(limits: Partial<Limits>): Promise<void> {
+    if (limits.subflows === undefined && limits.addAddrAccepted === undefined) return;
+    const { sock, fam } = this.genl();
+    run(sock, writer.reset(), [queueSetLimits(writer, fam, limits)]);
+  }
+
+  async links(): Promise<LiveLink[]> {
+    return this.linksSync();
+  }
+
+  private linksSync(): LiveLink[] {
+    const out: LiveLink[] = [];
+    run(this.rtnl(), writer.reset(), [queueDumpLinks(writer, out)]);
+    return out;
+  }
+
+  async addresses(): Promise<LiveAddress[]> {
+    const out: LiveAddress[] = [];
+    run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, out)]);
+    return out;
+  }
+
+  readMptcpSysctls(): MptcpConfig {
+    return this.sysctl.readMptcp();
+  }
+
+  writeMptcpSysctl(key: MptcpKey, value: string | number | boolean): void {
+    this.sysctl.writeMptcp(key, value);
+  }
+
+  readRpFilter(): Record<string, number> {
+    return this.sysctl.readRpFilter(this.linksSync().map((l) => l.name));
+  }
+
+  writeRpFilter(iface: string, value: 0 | 1 | 2): void {
+    this.sysctl.writeRpFilter(iface, value);
+  }
+
+  async readLive(select: LiveSelection = {}): Promise<LiveNamespace> {
+    const all = Object.keys(select).length === 0;
+    const want = (v: unknown) => (all ? true : v !== undefined && v !== false);
+    const live: LiveNamespace = {
+      netns: this.netns,
+      endpoints: [],
+      limits: { subflows: 0, addAddrAccepted: 0 },
+      mptcp: {},
+      rpFilter: {},
+      links: [],
+      addresses: [],
+    };
+    const rpAll = all || select.rpFilter === true;
+    const needLinks = want(select.links) || rpAll;
+
+    // Send every request first, then collect: the genl batch (limits, then the
+    // endpoint dump; one socket runs one dump at a time) and the link dump.
+    let genlReqs: NlRequest[] = [];
+    let genlSock: NlSocket | undefined;
+    if (want(select.limits) || want(select.endpoints)) {
+      const { sock, fam } = this.genl();
+      genlSock = sock;
+      writer.reset();
+      if (want(select.limits)) genlReqs.push(queueGetLimits(writer, fam, live.limits));
+      if (want(select.endpoints)) genlReqs.push(queueDumpEndpoints(writer, fam, live.endpoints));
+      sock.send(writer, genlReqs[0]!.op);
+    }
+    let linkReq: NlRequest | undefined;
+    if (needLinks) {
+      const r = this.rtnl();
+      linkReq = queueDumpLinks(writer.reset(), live.links);
+      r.send(writer, linkReq.op);
+    }
+    if (genlSock) {
+      genlSock.collect(genlReqs);
+      throwIfFailed(genlReqs);
+      genlReqs = [];
+    }
+    if (linkReq) {
+      this.rtnl().collect([linkReq]);
+      throwIfFailed([linkReq]);
+    }
+    if (want(select.addresses)) {
+      run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
+    }
+    if (want(select.mptcp)) {
+      live.mptcp = this.sysctl.readMptcp(Array.isArray(select.mptcp) ? select.mptcp : MPTCP_KEYS);
+    }
+    if (rpAll) live.rpFilter = this.sysctl.readRpFilter(live.links.map((l) => l.name));
+    else if (Array.isArray(select.rpFilter)) live.rpFilter = this.sysctl.readRpFilter(select.rpFilter);
+    if (!needLinks || (!all && !want(select.links))) live.links = [];
+    return live;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.genlSock?.close();
+    this.rtnlSock?.close();
+    this.sysctl.close();
+    this.genlSock = undefined;
+    this.rtnlSock = undefined;
+  }
+}
+
+const cache = new Map<string, KernelNamespace>();
+
+/**
+ * The handle of namespace `name`, cached. Each call checks that the name still
+ * points at the same namespace (st_dev/st_ino of /run/netns/NAME): a namespace
+ * deleted and re-created gets fresh sockets, a deleted one is dropped and
+ * reported with ENOENT.
+ */
+export function openNamespace(name: string): NamespaceKernel {
+  const id = netnsIdentity(name);
+  const cached = cache.get(name);
+  if (cached && (!id || cached.identity.dev !== id.dev || cached.identity.ino !== id.ino)) {
+    cached.close();
+    cache.delete(name);
+  }
+  if (!id) {
+    throw new KernelError({ op: 'open netns', netns: name, errno: 2, code: 'ENOENT', extack: 'no such namespace in /run/netns', retryable: false });
+  }
+  let ns = cache.get(name);
+  if (!ns) {
+    ns = new KernelNamespace(name, id);
+    cache.set(name, ns);
+  }
+  return ns;
+}
+
+/** Closes and forgets the cached handle of `name` (e.g. when its namespace is gone). */
+export function closeNamespace(name: string): void {
+  cache.get(name)?.close();
+  cache.delete(name);
+}
+
+/** Drops cached handles whose namespace no longer exists or was replaced; returns their names. */
+export function pruneNamespaceCache(): string[] {
+  const dropped: string[] = [];
+  for (const [name, ns] of cache) {
+    const id = netnsIdentity(name);
+    if (!id || id.dev !== ns.identity.dev || id.ino !== ns.identity.ino) {
+      ns.close();
+      cache.delete(name);
+      dropped.push(name);
+    }
+  }
+  return dropped;
+}
+
+export function closeAllNamespaces(): void {
+  for (const ns of cache.values()) ns.close();
+  cache.clear();
+}

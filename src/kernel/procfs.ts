@@ -1,0 +1,287 @@
+// net.mptcp.* sysctls and rp_filter through /proc/sys. A /proc/sys/net file is
+// bound to the namespace of whoever opened it, at open time: files are opened
+// inside the namespace (via `enter`) once, kept open, and read and written with
+// pread/pwrite afterwards.
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { release } from 'node:os';
+import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES, interfaceNameProblem } from '../config/schema.js';
+import { KernelError } from './api.js';
+import { errnoName, isRetryable } from './libc.js';
+
+export type Enter = <T>(fn: () => T) => T;
+
+const MPTCP_DIR = '/proc/sys/net/mptcp';
+const CONF_DIR = '/proc/sys/net/ipv4/conf';
+
+type Kind = 'bool' | 'int' | 'string';
+const KINDS: Record<MptcpKey, Kind> = {
+  enabled: 'bool',
+  pathManager: 'string',
+  addAddrTimeout: 'int',
+  checksumEnabled: 'bool',
+  allowJoinInitialAddrPort: 'bool',
+  staleLossCnt: 'int',
+  scheduler: 'string',
+  closeTimeout: 'int',
+  blackholeTimeout: 'int',
+  synRetransBeforeTcpFallback: 'int',
+};
+
+/** The kernel release that added each sysctl (KERNEL.md §4). */
+export const SYSCTL_SINCE: Record<MptcpKey, string> = {
+  enabled: '5.6',
+  pathManager: '6.15 (or 5.19 through pm_type)',
+  addAddrTimeout: '5.11',
+  checksumEnabled: '5.14',
+  allowJoinInitialAddrPort: '5.14',
+  staleLossCnt: '5.15',
+  scheduler: '6.6',
+  closeTimeout: '6.7',
+  blackholeTimeout: '6.12',
+  synRetransBeforeTcpFallback: '6.15',
+};
+
+export const MPTCP_KEYS = Object.keys(SYSCTL_NAMES) as MptcpKey[];
+
+const PM_TYPE = 'pm_type';
+const scratch = Buffer.alloc(256);
+
+interface Slot {
+  fd: number;
+  writable: boolean;
+}
+
+function errnoOf(e: unknown): { errno: number; code: string } {
+  const err = e as NodeJS.ErrnoException;
+  const errno = err.errno !== undefined ? Math.abs(err.errno) : 5;
+  return { errno, code: err.code ?? errnoName(errno) };
+}
+
+/** Opens read-write where allowed, else read-only; undefined when the file does not exist. */
+function openSlot(path: string): Slot | undefined {
+  try {
+    return { fd: openSync(path, 'r+'), writable: true };
+  } catch (e) {
+    const { code } = errnoOf(e);
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw e;
+  }
+  try {
+    return { fd: openSync(path, 'r'), writable: false };
+  } catch (e) {
+    if (errnoOf(e).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function readSlot(slot: Slot): string {
+  const n = readSync(slot.fd, scratch, 0, scratch.length, 0);
+  return scratch.toString('utf8', 0, n).trim();
+}
+
+export class SysctlFiles {
+  /** undefined entry: not opened yet; null: the kernel has no such file. */
+  private mptcp = new Map<string, Slot | null>();
+  private rp = new Map<string, Slot>();
+  private mptcpOpened = false;
+
+  constructor(
+    readonly netns: string,
+    private readonly enter: Enter,
+  ) {}
+
+  private fail(op: string, e: unknown, extack?: string): never {
+    const { errno, code } = errnoOf(e);
+    throw new KernelError({ op, netns: this.netns, errno, code, ...(extack ? { extack } : {}), retryable: isRetryable(code) });
+  }
+
+  private openMptcp(): void {
+    if (this.mptcpOpened) return;
+    const names = [...MPTCP_KEYS.map((k) => SYSCTL_NAMES[k]), PM_TYPE];
+    this.enter(() => {
+      for (const name of names) {
+        try {
+          this.mptcp.set(name, openSlot(`${MPTCP_DIR}/${name}`) ?? null);
+        } catch (e) {
+          this.fail(`open net.mptcp.${name}`, e);
+        }
+      }
+    });
+    this.mptcpOpened = true;
+  }
+
+  /** The net.mptcp.* values this kernel has (all, or only `keys`), in file keys. */
+  readMptcp(keys: readonly MptcpKey[] = MPTCP_KEYS): MptcpConfig {
+    this.openMptcp();
+    const out: Record<string, string | number | boolean> = {};
+    for (const key of keys) {
+      const name = SYSCTL_NAMES[key];
+      let slot = this.mptcp.get(name);
+      let raw: string;
+      if (!slot && key === 'pathManager') {
+        // Before 6.15 the path manager was chosen by number.
+        slot = this.mptcp.get(PM_TYPE);
+        if (!slot) continue;
+        raw = this.read(slot, PM_TYPE);
+        out[key] = raw === '1' ? 'userspace' : raw === '0' ? 'kernel' : raw;
+        continue;
+      }
+      if (!slot) continue;
+      raw = this.read(slot, name);
+      const kind = KINDS[key];
+      out[key] = kind === 'bool' ? raw !== '0' : kind === 'int' ? Number(raw) : raw;
+    }
+    return out as MptcpConfig;
+  }
+
+  private read(slot: Slot, name: string): string {
+    try {
+      return readSlot(slot);
+    } catch (e) {
+      this.fail(`read net.mptcp.${name}`, e);
+    }
+  }
+
+  writeMptcp(key: MptcpKey, value: string | number | boolean): void {
+    this.openMptcp();
+    let name = SYSCTL_NAMES[key];
+    let text: string;
+    if (KINDS[key] === 'bool') text = value === true || value === 1 || value === '1' ? '1' : '0';
+    else text = String(value);
+    if (!this.mptcp.get(name) && key === 'pathManager' && this.mptcp.get(PM_TYPE)) {
+      name = PM_TYPE;
+      if (text === 'kernel') text = '0';
+      else if (text === 'userspace') text = '1';
+      else {
+        throw new KernelError({
+          op: `write net.mptcp.${PM_TYPE}=${text}`,
+          netns: this.netns,
+          errno: 22,
+          code: 'EINVAL',
+          extack: `this kernel (Linux ${release()}) only knows the path managers kernel and userspace (pm_type 0/1)`,
+          retryable: false,
+        });
+      }
+    }
+    const op = `write net.mptcp.${name}=${text}`;
+    const slot = this.mptcp.get(name);
+    if (!slot) {
+      throw new KernelError({
+        op,
+        netns: this.netns,
+        errno: 2,
+        code: 'ENOENT',
+        extack: `this kernel (Linux ${release()}) has no net.mptcp.${name}; it needs Linux ${SYSCTL_SINCE[key]} or later`,
+        retryable: false,
+      });
+    }
+    this.mptcp.set(name, this.writeSlot(slot, `${MPTCP_DIR}/${name}`, text, op));
+  }
+
+  private writeSlot(slot: Slot, path: string, text: string, op: string): Slot {
+    let s = slot;
+    if (!s.writable) {
+      // Opened read-only earlier (unprivileged read); a write needs a new open inside the namespace.
+      const reopened = this.enter(() => {
+        try {
+          return { fd: openSync(path, 'r+'), writable: true };
+        } catch (e) {
+          this.fail(op, e);
+        }
+      });
+      closeSync(s.fd);
+      s = reopened;
+    }
+    try {
+      writeSync(s.fd, text, 0);
+    } catch (e) {
+      this.fail(op, e);
+    }
+    return s;
+  }
+
+  private rpPath(iface: string): string {
+    if (iface !== 'all' && iface !== 'default') {
+      const p = interfaceNameProblem(iface);
+      if (p) throw new KernelError({ op: `rp_filter of ${JSON.stringify(iface)}`, netns: this.netns, errno: 22, code: 'EINVAL', extack: `interface name ${p}`, retryable: false });
+    }
+    return `${CONF_DIR}/${iface}/rp_filter`;
+  }
+
+  /** Opens, in one namespace entry, the rp_filter files of `ifaces` not open yet. */
+  private openRp(ifaces: readonly string[]): void {
+    const missing = ifaces.filter((i) => !this.rp.has(i));
+    if (missing.length === 0) return;
+    const paths = missing.map((i) => [i, this.rpPath(i)] as const);
+    this.enter(() => {
+      for (const [iface, path] of paths) {
+        let slot: Slot | undefined;
+        try {
+          slot = openSlot(path);
+        } catch (e) {
+          this.fail(`open net.ipv4.conf.${iface}.rp_filter`, e);
+        }
+        if (slot) this.rp.set(iface, slot);
+      }
+    });
+  }
+
+  /** Raw rp_filter of `ifaces` plus all and default; interfaces that do not exist are left out. */
+  readRpFilter(ifaces: readonly string[]): Record<string, number> {
+    const want = ['all', 'default', ...ifaces.filter((i) => i !== 'all' && i !== 'default')];
+    this.openRp(want);
+    const out: Record<string, number> = {};
+    let stale: string[] | undefined;
+    for (const iface of want) {
+      const slot = this.rp.get(iface);
+      if (!slot) continue;
+      try {
+        out[iface] = Number(readSlot(slot));
+      } catch (e) {
+        // The interface was deleted or renamed since the open: its sysctl table is gone.
+        if (errnoOf(e).code !== 'ENOENT') this.fail(`read net.ipv4.conf.${iface}.rp_filter`, e);
+        closeSync(slot.fd);
+        this.rp.delete(iface);
+        (stale ??= []).push(iface);
+      }
+    }
+    if (stale) {
+      this.openRp(stale);
+      for (const iface of stale) {
+        const slot = this.rp.get(iface);
+        if (slot) out[iface] = Number(readSlot(slot));
+      }
+    }
+    return out;
+  }
+
+  writeRpFilter(iface: string, value: 0 | 1 | 2): void {
+    if (value !== 0 && value !== 1 && value !== 2) {
+      throw new KernelError({ op: `write net.ipv4.conf.${iface}.rp_filter=${String(value)}`, netns: this.netns, errno: 22, code: 'EINVAL', extack: 'rp_filter is 0, 1 or 2', retryable: false });
+    }
+    const op = `write net.ipv4.conf.${iface}.rp_filter=${value}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      this.openRp([iface]);
+      const slot = this.rp.get(iface);
+      if (!slot) {
+        throw new KernelError({ op, netns: this.netns, errno: 19, code: 'ENODEV', extack: `no interface ${iface}`, retryable: true });
+      }
+      try {
+        this.rp.set(iface, this.writeSlot(slot, this.rpPath(iface), String(value), op));
+        return;
+      } catch (e) {
+        if (!(e instanceof KernelError) || e.code !== 'ENOENT' || attempt > 0) throw e;
+        closeSync(slot.fd);
+        this.rp.delete(iface);
+      }
+    }
+  }
+
+  close(): void {
+    for (const s of this.mptcp.values()) if (s) closeSync(s.fd);
+    for (const s of this.rp.values()) closeSync(s.fd);
+    this.mptcp.clear();
+    this.rp.clear();
+    this.mptcpOpened = false;
+  }
+}
