@@ -196,22 +196,28 @@ function endpointOps(
   //    when it is deleted anyway; a holder kept for a declared endpoint without a
   //    pinned id is moved (replaced, the kernel then picks another id); a holder
   //    kept for any other reason makes the pinned endpoint impossible: error.
-  const conversions = new Map<Action, number>();
-  for (const a of actions) {
-    if (a.d.id === undefined || a.kind === 'keep') continue;
-    const h = liveById.get(a.d.id);
-    if (!h || h === a.live) continue;
-    if (prunes.some((p) => p.l === h)) continue;
+  //    Blocking one replace keeps its live endpoint, which may in turn hold an id
+  //    another endpoint pins, so this runs until nothing changes.
+  const pruned = new Set(prunes.map((p) => p.l));
+  const holderFate = (h: LiveEndpoint): 'gone' | 'movable' | 'kept' => {
+    if (pruned.has(h)) return 'gone';
     const ha = matched.get(h);
-    if (ha && (ha.kind === 'replace' || ha.kind === 'implicit-replace')) continue;
-    if (ha && ha.d.id === undefined) {
-      conversions.set(ha, a.d.id);
-      continue;
+    if (ha && !ha.blocked && (ha.kind === 'replace' || ha.kind === 'implicit-replace')) return 'gone';
+    if (ha && !ha.blocked && ha.d.id === undefined) return 'movable';
+    return 'kept';
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const a of actions) {
+      if (a.blocked || a.d.id === undefined || a.kind === 'keep') continue;
+      const h = liveById.get(a.d.id);
+      if (!h || h === a.live || holderFate(h) !== 'kept') continue;
+      a.blocked = true;
+      changed = true;
+      errors.push(
+        `${label(a.d)}: id ${a.d.id} is held by live endpoint ${endpointLabel(h.address, h.port)} ${formatFlags(h.flags)}, which is kept (${keptWhy.get(h) ?? 'declared'}); pick another id`,
+      );
     }
-    a.blocked = true;
-    errors.push(
-      `${label(a.d)}: id ${a.d.id} is held by live endpoint ${endpointLabel(h.address, h.port)} ${formatFlags(h.flags)}, which is kept (${keptWhy.get(h) ?? 'declared'}); pick another id`,
-    );
   }
 
   // 4. The cap. Every change but a new endpoint is count-neutral, so if the end
@@ -235,19 +241,17 @@ function endpointOps(
     );
   }
   for (const a of actions) {
-    if (a.blocked) continue;
-    // Conversions only matter for pinned adds that still happen.
-    if (a.d.id === undefined || a.kind === 'keep') continue;
+    // Only pinned adds that still happen move the endpoint holding their id.
+    if (a.blocked || a.d.id === undefined || a.kind === 'keep') continue;
     const h = liveById.get(a.d.id);
-    const ha = h && matched.get(h);
-    if (ha && conversions.has(ha)) {
-      if (ha.kind === 'keep') {
-        ha.kind = 'replace';
-        ha.reason = `replace: id ${a.d.id} is pinned by ${label(a.d)}`;
-      } else if (ha.kind === 'implicit-add') {
-        ha.kind = 'implicit-replace';
-        ha.reason = `replace: implicit endpoint id ${a.d.id} is pinned by ${label(a.d)}`;
-      }
+    if (!h || h === a.live || holderFate(h) !== 'movable') continue;
+    const ha = matched.get(h)!;
+    if (ha.kind === 'keep') {
+      ha.kind = 'replace';
+      ha.reason = `replace: id ${a.d.id} is pinned by ${label(a.d)}`;
+    } else if (ha.kind === 'implicit-add') {
+      ha.kind = 'implicit-replace';
+      ha.reason = `replace: implicit endpoint id ${a.d.id} is pinned by ${label(a.d)}`;
     }
   }
 
