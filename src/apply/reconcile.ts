@@ -326,9 +326,9 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
         opts.logger?.warn({ passId: opts.passId, netns: d.netns }, notFoundMessage(d.netns));
         continue;
       }
-      let kernel: NamespaceKernel | undefined;
       try {
-        kernel = await opts.openNamespace(d.netns);
+        // Handles belong to the kernel layer's cache (reused across passes): not closed here.
+        const kernel = await opts.openNamespace(d.netns);
         results[i] = await reconcileNamespace(kernel, d, opts);
       } catch (err) {
         const e = err instanceof KernelError ? { op: err.op, errno: err.code, retryable: err.retryable } : {};
@@ -336,8 +336,6 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
         results[i] = emptyResult(d.netns, message);
         Object.assign(results[i]!.errors[0]!, e);
         opts.logger?.error({ passId: opts.passId, netns: d.netns, err: message }, 'pass failed');
-      } finally {
-        kernel?.close();
       }
     }
   };

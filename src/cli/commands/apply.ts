@@ -1,7 +1,12 @@
+// `apply`: one enforcing pass over every selected namespace, then the same report
+// as `plan` with each operation's result. Exit 0 only when every selected
+// namespace re-read and verified as converged.
 import type { CliIO } from '../io.js';
+import { printPass, runPass, type PassOptions } from './plan.js';
 
-// Placeholder until the command lands; exits 1 so nothing mistakes it for success.
-export async function run(_opts: Record<string, unknown>, io: CliIO): Promise<number> {
-  io.stderr.write('error: `apply` is not implemented yet\n');
-  return 1;
+export async function run(opts: PassOptions, io: CliIO): Promise<number> {
+  const outcome = await runPass(opts, io, 'enforce');
+  if (!outcome) return 1;
+  printPass(outcome, opts, io, true);
+  return outcome.reports.every((r) => r.result.converged && r.result.errors.length === 0) ? 0 : 1;
 }
