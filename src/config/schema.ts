@@ -22,7 +22,12 @@ const interfaceName = z
   .string()
   .superRefine((v, ctx) => {
     const p = interfaceNameProblem(v);
-    if (p) ctx.addIssue({ code: 'custom', message: `interface name "${v}" ${p}` });
+    if (p)
+      ctx.addIssue({
+        code: 'custom',
+        message: `interface name "${v}" ${p}`,
+        params: { hint: 'use the name `ip link` shows, e.g. eth0' },
+      });
   })
   .describe('Interface name as the kernel accepts it: 1-15 bytes, no "/", ":" or whitespace.');
 
@@ -38,7 +43,7 @@ const address = z
   .string()
   .superRefine((v, ctx) => {
     const p = addressProblem(v);
-    if (p) ctx.addIssue({ code: 'custom', message: p });
+    if (p) ctx.addIssue({ code: 'custom', message: p, params: { hint: 'write e.g. 192.0.2.10 or 2001:db8::10' } });
   })
   .describe('IPv4 or IPv6 address of the endpoint, without prefix length or zone id.');
 
@@ -83,36 +88,53 @@ export const endpointSchema = z
     const has = (f: ConfigFlagName) => flags.includes(f);
     const seen = new Set<string>();
     flags.forEach((f, i) => {
-      if (seen.has(f)) ctx.addIssue({ code: 'custom', path: ['flags', i], message: `flag "${f}" is listed twice` });
+      if (seen.has(f))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['flags', i],
+          message: `flag "${f}" is listed twice`,
+          params: { hint: 'remove the second one' },
+        });
       seen.add(f);
     });
     if (ep.address === undefined && ep.dev === undefined) {
       ctx.addIssue({
         code: 'custom',
         message: 'an endpoint needs `address`, or `dev` to take the addresses of an interface',
+        params: { hint: 'add `address: 192.0.2.10` or `dev: eth0`' },
       });
     }
     if (ep.family !== undefined && (ep.address !== undefined || ep.dev === undefined)) {
       ctx.addIssue({
         code: 'custom',
         path: ['family'],
-        message: '`family` is only for an endpoint with `dev` and no `address`; remove it',
+        message: '`family` is only for an endpoint with `dev` and no `address`',
+        params: { hint: 'remove `family`: the address already says which family it is' },
       });
     }
     if (has('fullmesh') && has('signal')) {
       ctx.addIssue({
         code: 'custom',
         path: ['flags'],
-        message: 'flags mustn\'t have both signal and fullmesh (the kernel refuses it); drop one',
+        message: 'flags mustn\'t have both signal and fullmesh (the kernel refuses it)',
+        params: { hint: 'drop `fullmesh`, or use `subflow` instead of `signal`' },
       });
     } else if (has('fullmesh') && !has('subflow')) {
-      ctx.addIssue({ code: 'custom', path: ['flags'], message: '`fullmesh` needs `subflow`; add it' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['flags'],
+        message: '`fullmesh` needs `subflow`',
+        params: { hint: 'add `subflow` to the flags' },
+      });
     }
     if (ep.port !== undefined && (!has('signal') || has('subflow'))) {
       ctx.addIssue({
         code: 'custom',
         path: ['port'],
         message: '`port` needs flags with `signal` and without `subflow` (the kernel refuses anything else)',
+        params: {
+          hint: has('signal') ? 'remove `subflow` from the flags, or remove `port`' : 'add `signal` to the flags, or remove `port`',
+        },
       });
     }
   })
@@ -122,7 +144,9 @@ export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
 export type RpFilterName = (typeof RP_FILTER_NAMES)[number];
 
 export const rpFilterValueSchema = z
-  .union([z.enum(RP_FILTER_NAMES), z.literal(0), z.literal(1), z.literal(2)])
+  .union([z.enum(RP_FILTER_NAMES), z.literal(0), z.literal(1), z.literal(2)], {
+    error: 'rp_filter must be off, strict or loose (or 0, 1, 2)',
+  })
   .describe('off (0), strict (1) or loose (2). MPTCP needs loose or off on interfaces it uses.');
 
 export const limitsSchema = z
@@ -228,9 +252,30 @@ const netnsPattern = z
   .string()
   .superRefine((v, ctx) => {
     const p = netnsPatternProblem(v);
-    if (p) ctx.addIssue({ code: 'custom', message: `netns "${v}" ${p}` });
+    if (p)
+      ctx.addIssue({
+        code: 'custom',
+        message: `netns "${v}" ${p}`,
+        params: { hint: 'use "host", a name from `ip netns list`, or a glob such as "cni-*"' },
+      });
   })
   .describe('"host" (the namespace the reconciler runs in), a name in /run/netns, or a glob over those names.');
+
+// A key check rather than an entry refinement, so that it is reported together
+// with the entry's other problems.
+const rpFilterKey = z
+  .string()
+  .superRefine((key, ctx) => {
+    if (key === 'all' || key === 'default') return;
+    const p = interfaceNameProblem(key);
+    if (p)
+      ctx.addIssue({
+        code: 'custom',
+        message: `interface name "${key}" ${p}`,
+        params: { hint: 'use an interface name as `ip link` shows it, or `all` / `default`' },
+      });
+  })
+  .describe('Interface name, or `all` / `default`.');
 
 export const CONFLICT_POLICIES = ['fail', 'warn', 'ignore'] as const;
 
@@ -238,7 +283,7 @@ export const namespaceEntrySchema = z
   .strictObject({
     netns: netnsPattern,
     nodes: z
-      .array(z.string().min(1).max(253).describe('Node-name glob.'))
+      .array(z.string().min(1).max(253).describe('Node-name glob, e.g. "edge-*".'))
       .optional()
       .describe('Node-name globs this entry applies to (default: every node).'),
     mptcp: mptcpSchema.optional(),
@@ -248,24 +293,19 @@ export const namespaceEntrySchema = z
       .optional()
       .describe('Endpoints wanted in the namespace. Leave the key out to leave endpoints alone.'),
     rpFilter: z
-      .record(z.string(), rpFilterValueSchema)
+      .record(rpFilterKey, rpFilterValueSchema)
       .optional()
       .describe('net.ipv4.conf.<iface>.rp_filter per interface, plus `all` and `default`. Only declared interfaces are touched.'),
     prune: z
       .boolean()
       .optional()
+      .meta({ default: true })
       .describe('Remove live endpoints that are not declared (default true). Kernel-created implicit endpoints are never removed.'),
     conflicts: z
       .enum(CONFLICT_POLICIES)
       .optional()
+      .meta({ default: 'fail' })
       .describe('What to do when another manager (NetworkManager, mptcpd, ...) also writes this namespace: fail (default), warn, ignore.'),
-  })
-  .superRefine((entry, ctx) => {
-    for (const key of Object.keys(entry.rpFilter ?? {})) {
-      if (key === 'all' || key === 'default') continue;
-      const p = interfaceNameProblem(key);
-      if (p) ctx.addIssue({ code: 'custom', path: ['rpFilter', key], message: `interface name "${key}" ${p}` });
-    }
   })
   .describe('Desired state for every namespace matching `netns` on every node matching `nodes`.');
 

@@ -1,0 +1,277 @@
+// From the file to what one concrete namespace on one node should be. Pure.
+// Every entry whose `nodes` and `netns` match applies, in file order (files in
+// lexical order): mptcp/limits/rpFilter merge key by key, endpoints by identity
+// (a later one replaces an earlier one and takes its place in the order), and
+// the later prune/conflicts win. The result is canonical (keys and flags in a
+// fixed order) so that equal desired states compare and render equal.
+import { globMatch, isGlob } from '../core/glob.js';
+import type { DesiredNamespace } from '../core/model.js';
+import { sortFlags } from '../core/flags.js';
+import type { Diagnostic } from './diagnostics.js';
+import { formatPath } from './diagnostics.js';
+import { describeEndpoint, endpointIdentity, MAX_ENDPOINTS } from './parse.js';
+import type { EntrySource, Position } from './parse.js';
+import { limitsSchema, mptcpSchema, RP_FILTER_NAMES } from './schema.js';
+import type { Config, EndpointConfig, LimitsConfig, MptcpConfig, NamespaceEntry, RpFilterName, RpFilterValue } from './schema.js';
+
+/** The reconciler's own namespace; only the literal pattern `host` selects it. */
+export const HOST_NETNS = 'host';
+
+export function entryMatchesNode(entry: NamespaceEntry, node: string): boolean {
+  return entry.nodes === undefined || entry.nodes.some((p) => (isGlob(p) ? globMatch(p, node) : p === node));
+}
+
+/** `host` matches only the reconciler's namespace; other patterns are globs over /run/netns names. */
+export function entryMatchesNetns(entry: NamespaceEntry, netns: string): boolean {
+  if (entry.netns === HOST_NETNS || netns === HOST_NETNS) return entry.netns === netns;
+  return isGlob(entry.netns) ? globMatch(entry.netns, netns) : entry.netns === netns;
+}
+
+export function rpFilterName(v: RpFilterValue): RpFilterName {
+  return typeof v === 'number' ? RP_FILTER_NAMES[v] : v;
+}
+
+const MPTCP_ORDER = Object.keys(mptcpSchema.shape) as (keyof MptcpConfig)[];
+const LIMITS_ORDER = Object.keys(limitsSchema.shape) as (keyof LimitsConfig)[];
+
+function ordered<T extends object>(obj: T, order: readonly (keyof T)[]): T {
+  const out = {} as T;
+  for (const k of order) if (obj[k] !== undefined) out[k] = obj[k];
+  return out;
+}
+
+/** `all`, `default`, then interfaces by name. */
+export function orderedRpFilter(rp: Record<string, RpFilterName>): Record<string, RpFilterName> {
+  const rank = (k: string) => (k === 'all' ? 0 : k === 'default' ? 1 : 2);
+  const out: Record<string, RpFilterName> = {};
+  for (const k of Object.keys(rp).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))) out[k] = rp[k]!;
+  return out;
+}
+
+/** Canonical endpoint: fixed key order, flags in table order, always a flags list. */
+export function normalizeEndpoint(ep: EndpointConfig): EndpointConfig {
+  const out: EndpointConfig = {};
+  if (ep.address !== undefined) out.address = ep.address;
+  if (ep.dev !== undefined) out.dev = ep.dev;
+  if (ep.family !== undefined) out.family = ep.family;
+  if (ep.port !== undefined) out.port = ep.port;
+  if (ep.id !== undefined) out.id = ep.id;
+  out.flags = sortFlags(ep.flags ?? []) as EndpointConfig['flags'];
+  return out;
+}
+
+interface Origin {
+  entry: number;
+  endpoint: number;
+}
+
+interface Merged {
+  desired: DesiredNamespace;
+  /** Aligned with desired.endpoints. */
+  origins: Origin[];
+  entries: number[];
+}
+
+function merge(config: Config, node: string, netns: string): Merged | undefined {
+  const entries: number[] = [];
+  const mptcp: MptcpConfig = {};
+  const limits: LimitsConfig = {};
+  const rpFilter: Record<string, RpFilterName> = {};
+  let endpoints: Map<string, { ep: EndpointConfig; origin: Origin }> | undefined;
+  let prune = true;
+  let conflicts: DesiredNamespace['conflicts'] = 'fail';
+  config.namespaces.forEach((entry, i) => {
+    if (!entryMatchesNode(entry, node) || !entryMatchesNetns(entry, netns)) return;
+    entries.push(i);
+    Object.assign(mptcp, entry.mptcp);
+    Object.assign(limits, entry.limits);
+    for (const [k, v] of Object.entries(entry.rpFilter ?? {})) rpFilter[k] = rpFilterName(v);
+    if (entry.endpoints !== undefined) {
+      endpoints ??= new Map();
+      entry.endpoints.forEach((ep, j) => {
+        const key = endpointIdentity(ep);
+        // Delete first: the replacement takes the later position.
+        endpoints!.delete(key);
+        endpoints!.set(key, { ep: normalizeEndpoint(ep), origin: { entry: i, endpoint: j } });
+      });
+    }
+    if (entry.prune !== undefined) prune = entry.prune;
+    if (entry.conflicts !== undefined) conflicts = entry.conflicts;
+  });
+  if (entries.length === 0) return undefined;
+  const list = endpoints ? [...endpoints.values()] : undefined;
+  return {
+    desired: {
+      netns,
+      mptcp: ordered(mptcp, MPTCP_ORDER),
+      limits: ordered(limits, LIMITS_ORDER),
+      endpoints: list?.map((x) => x.ep),
+      rpFilter: orderedRpFilter(rpFilter),
+      prune,
+      conflicts,
+    },
+    origins: list?.map((x) => x.origin) ?? [],
+    entries,
+  };
+}
+
+/** The effective desired state of one concrete namespace, or undefined when no entry applies (never touch it). */
+export function resolveNamespace(config: Config, node: string, netnsName: string): DesiredNamespace | undefined {
+  return merge(config, node, netnsName)?.desired;
+}
+
+/** Every namespace some entry applies to: `host` plus the given /run/netns names, in that order. */
+export function resolveAll(config: Config, node: string, netnsNames: readonly string[]): DesiredNamespace[] {
+  const out: DesiredNamespace[] = [];
+  for (const name of namesToConsider(netnsNames)) {
+    const d = resolveNamespace(config, node, name);
+    if (d) out.push(d);
+  }
+  return out;
+}
+
+// A /run/netns entry literally named "host" cannot be told apart from the
+// reconciler's own namespace in the file, so it is not managed.
+function namesToConsider(netnsNames: readonly string[]): string[] {
+  return [HOST_NETNS, ...[...new Set(netnsNames)].filter((n) => n !== HOST_NETNS)];
+}
+
+/** Literal (non-glob) namespace names the config declares for this node that are not in the live list. */
+export function missingNamespaces(config: Config, node: string, netnsNames: readonly string[]): string[] {
+  const live = new Set(netnsNames);
+  const out = new Set<string>();
+  for (const e of config.namespaces) {
+    if (e.netns === HOST_NETNS || isGlob(e.netns) || !entryMatchesNode(e, node)) continue;
+    if (!live.has(e.netns)) out.add(e.netns);
+  }
+  return [...out];
+}
+
+function posDiag(code: string, pos: Position | undefined, message: string, hint: string): Diagnostic {
+  return {
+    severity: 'error',
+    code,
+    file: pos?.file ?? '',
+    line: pos?.line ?? 0,
+    column: pos?.column ?? 0,
+    path: pos?.path ?? '',
+    message,
+    hint,
+    source: pos?.source,
+    length: pos?.length,
+  };
+}
+
+/**
+ * Rules that hold only after merging (at most 8 endpoints, unique ids, unique
+ * identities), for these concrete namespaces on this node. Each problem is
+ * positioned at the later endpoint that causes it when `entries` (from the
+ * loader) is given.
+ */
+export function checkMerged(
+  config: Config,
+  node: string,
+  netnsNames: readonly string[],
+  entries?: readonly EntrySource[],
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const name of namesToConsider(netnsNames)) {
+    const m = merge(config, node, name);
+    const eps = m?.desired.endpoints;
+    if (!m || !eps) continue;
+    const where = `namespace "${name}" on node "${node}"`;
+    const pos = (o: Origin) => entries?.[o.entry]?.endpoints[o.endpoint];
+    const label = (o: Origin) => {
+      const e = entries?.[o.entry];
+      return e ? `${e.file}:${e.endpoints[o.endpoint]?.line ?? e.line}` : formatPath(['namespaces', o.entry, 'endpoints', o.endpoint]);
+    };
+    // Dev endpoints count once here; at run time they count once per address.
+    if (eps.length > MAX_ENDPOINTS) {
+      const o = m.origins[MAX_ENDPOINTS]!;
+      out.push(
+        posDiag(
+          'too-many-endpoints',
+          pos(o),
+          `after merging, ${where} has ${eps.length} endpoints; the kernel holds at most ${MAX_ENDPOINTS}`,
+          `the entries merged here: ${[...new Set(m.entries.map((i) => (entries?.[i] ? `${entries[i]!.file}:${entries[i]!.line}` : formatPath(['namespaces', i]))))].join(', ')}; remove endpoints or narrow \`netns\`/\`nodes\``,
+        ),
+      );
+    }
+    const ids = new Map<number, number>();
+    eps.forEach((ep, k) => {
+      if (ep.id === undefined) return;
+      const prev = ids.get(ep.id);
+      if (prev === undefined) {
+        ids.set(ep.id, k);
+        return;
+      }
+      const o = m.origins[k]!;
+      out.push(
+        posDiag(
+          'duplicate-id',
+          pos(o),
+          `after merging, id ${ep.id} of endpoint ${describeEndpoint(ep)} is also used by endpoint ${describeEndpoint(eps[prev]!)} (${label(m.origins[prev]!)}) in ${where}`,
+          'ids must be unique in a namespace; change one or leave `id` out',
+        ),
+      );
+    });
+  }
+  return out;
+}
+
+/**
+ * A name that `pattern` matches, to stand for it when no live list exists
+ * (validate, render). Undefined when none is found quickly.
+ */
+export function witnessName(pattern: string): string | undefined {
+  if (!isGlob(pattern)) return pattern;
+  const tries = [''];
+  for (const star of ['', 'x']) {
+    let s = '';
+    for (let i = 0; i < pattern.length; i++) {
+      const ch = pattern[i]!;
+      if (ch === '\\' && i + 1 < pattern.length) s += pattern[++i];
+      else if (ch === '*') s += star;
+      else if (ch === '?') s += 'x';
+      else if (ch === '[') {
+        const end = pattern.indexOf(']', i + 2);
+        if (end < 0) {
+          s += ch;
+          continue;
+        }
+        const body = pattern.slice(i + 1, end);
+        if (body.startsWith('!') || body.startsWith('^')) {
+          const excluded = body.slice(1);
+          s += [...'xyzq0_'].find((c) => !excluded.includes(c)) ?? 'x';
+        } else s += body[0];
+        i = end;
+      } else if (ch === '{') {
+        const end = pattern.indexOf('}', i);
+        if (end < 0) {
+          s += ch;
+          continue;
+        }
+        s += pattern.slice(i + 1, end).split(',')[0];
+        i = end;
+      } else s += ch;
+    }
+    tries.push(s);
+  }
+  return tries.find((t) => t !== '' && t !== HOST_NETNS && globMatch(pattern, t));
+}
+
+/** Node names and namespace names that exercise every entry (used where there is no live list). */
+export function candidateNames(config: Config): { nodes: string[]; netns: string[] } {
+  const nodes = new Set<string>();
+  const netns = new Set<string>([HOST_NETNS]);
+  for (const e of config.namespaces) {
+    for (const p of e.nodes ?? []) {
+      const w = witnessName(p);
+      if (w) nodes.add(w);
+    }
+    const w = witnessName(e.netns);
+    if (w) netns.add(w);
+  }
+  if (nodes.size === 0) nodes.add('node');
+  return { nodes: [...nodes], netns: [...netns] };
+}
