@@ -173,51 +173,51 @@ const u8 = (d: string) => z.number().int().min(0).max(255).describe(d);
 /** net.mptcp.* sysctls, keyed as in the file; see SYSCTL_NAMES for the kernel names. */
 export const mptcpSchema = z
   .strictObject({
-    enabled: z.boolean().optional().describe('net.mptcp.enabled: allow MPTCP sockets to be created.'),
+    enabled: z.boolean().optional().describe('net.mptcp.enabled: allow MPTCP sockets to be created (kernel default true).'),
     pathManager: z
       .enum(['kernel', 'userspace'])
       .optional()
-      .describe('net.mptcp.path_manager (pm_type on kernels before 6.15): in-kernel or userspace path manager.'),
+      .describe('net.mptcp.path_manager (pm_type on kernels before 6.15, 5.19+): in-kernel or userspace path manager (kernel default kernel).'),
     addAddrTimeout: z
       .number()
       .int()
       .min(0)
       .max(2147483)
       .optional()
-      .describe('net.mptcp.add_addr_timeout, seconds before an unacknowledged ADD_ADDR is resent; 0 never resends.'),
-    checksumEnabled: z.boolean().optional().describe('net.mptcp.checksum_enabled: use DSS checksums.'),
+      .describe('net.mptcp.add_addr_timeout, seconds before an unacknowledged ADD_ADDR is resent; 0 never resends (kernel default 120).'),
+    checksumEnabled: z.boolean().optional().describe('net.mptcp.checksum_enabled: use DSS checksums (kernel default false).'),
     allowJoinInitialAddrPort: z
       .boolean()
       .optional()
-      .describe('net.mptcp.allow_join_initial_addr_port: accept MP_JOIN to the initial address and port (false behind a load balancer).'),
+      .describe('net.mptcp.allow_join_initial_addr_port: accept MP_JOIN to the initial address and port; false behind a load balancer (kernel default true).'),
     staleLossCnt: z
       .number()
       .int()
       .min(0)
       .max(4294967295)
       .optional()
-      .describe('net.mptcp.stale_loss_cnt: retransmission intervals before a subflow is considered stale.'),
+      .describe('net.mptcp.stale_loss_cnt: retransmission intervals before a subflow is considered stale (kernel default 4).'),
     scheduler: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,15}$/, 'a scheduler name is 1-15 letters, digits, "_" or "-"')
       .optional()
-      .describe('net.mptcp.scheduler: packet scheduler, one of net.mptcp.available_schedulers.'),
+      .describe('net.mptcp.scheduler (6.6+): packet scheduler, one of net.mptcp.available_schedulers (kernel default "default").'),
     closeTimeout: z
       .number()
       .int()
       .min(0)
       .max(2147483)
       .optional()
-      .describe('net.mptcp.close_timeout, seconds an orphaned connection lingers after close.'),
+      .describe('net.mptcp.close_timeout (6.7+), seconds an orphaned connection lingers after close (kernel default 60).'),
     blackholeTimeout: z
       .number()
       .int()
       .min(0)
       .max(2147483647)
       .optional()
-      .describe('net.mptcp.blackhole_timeout, seconds MPTCP stays disabled after a blackhole is detected; 0 disables the detection.'),
+      .describe('net.mptcp.blackhole_timeout (6.12+), seconds MPTCP stays disabled after a blackhole is detected; 0 disables the detection (kernel default 3600).'),
     synRetransBeforeTcpFallback: u8(
-      'net.mptcp.syn_retrans_before_tcp_fallback: SYN retransmissions with MPTCP options before falling back to TCP; 128+ never drops them.',
+      'net.mptcp.syn_retrans_before_tcp_fallback (6.15+): SYN retransmissions with MPTCP options before falling back to TCP; 128+ never drops them (kernel default 2).',
     ).optional(),
   })
   .describe('net.mptcp.* sysctls of the namespace. Only declared keys are touched.');

@@ -1,0 +1,151 @@
+// Generated artefacts of the zod schema: the JSON Schema editors use
+// (schemas/mptcp-reconciler.schema.json) and the key reference
+// (docs/config-reference.md). A test compares both with the committed files;
+// `npm run gen:schema` rewrites them. Pure.
+import { z } from 'zod';
+import { configSchema } from './schema.js';
+
+export const JSON_SCHEMA_PATH = 'schemas/mptcp-reconciler.schema.json';
+export const REFERENCE_DOC_PATH = 'docs/config-reference.md';
+
+type JsonSchema = {
+  type?: string | string[];
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  additionalProperties?: JsonSchema | boolean;
+  propertyNames?: JsonSchema;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: JsonSchema[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  default?: unknown;
+  [k: string]: unknown;
+};
+
+export function buildJsonSchema(): JsonSchema {
+  // draft-07: what yaml-language-server and most editors support best.
+  const s = z.toJSONSchema(configSchema, { target: 'draft-7' }) as JsonSchema;
+  return {
+    $schema: s.$schema,
+    $id: 'https://github.com/mptcp-reconciler/mptcp-reconciler/schemas/mptcp-reconciler.schema.json',
+    title: 'mptcp-reconciler desired state',
+    ...s,
+  };
+}
+
+export function jsonSchemaText(): string {
+  return `${JSON.stringify(buildJsonSchema(), null, 2)}\n`;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
+  if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
+  if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'values'}`;
+  if (s.type === 'object') return s.properties ? 'mapping' : 'mapping of name to value';
+  if (s.type === 'integer') return 'integer';
+  return String(s.type ?? 'any');
+}
+
+function rangeOf(s: JsonSchema): string {
+  if (s.minimum !== undefined || s.maximum !== undefined) return `${s.minimum ?? ''}..${s.maximum ?? ''}`;
+  if (s.type === 'array' && s.items) return rangeOf(s.items);
+  if (s.minLength !== undefined || s.maxLength !== undefined) return `${s.minLength ?? 0}..${s.maxLength ?? ''} chars`;
+  if (s.pattern) return `\`${s.pattern}\``;
+  return '';
+}
+
+// What an absent key means; kernel defaults are in the descriptions.
+const DEFAULTS: Record<string, string> = {
+  version: 'required',
+  namespaces: 'required',
+  'namespaces[].netns': 'required',
+  'namespaces[].nodes': 'every node',
+  'namespaces[].mptcp': 'not touched',
+  'namespaces[].limits': 'not touched',
+  'namespaces[].endpoints': 'endpoints not managed',
+  'namespaces[].rpFilter': 'not touched',
+  'namespaces[].endpoints[].address': 'none (then `dev` is required)',
+  'namespaces[].endpoints[].dev': 'none',
+  'namespaces[].endpoints[].family': '`any`',
+  'namespaces[].endpoints[].port': 'no port',
+  'namespaces[].endpoints[].id': 'picked by the kernel',
+  'namespaces[].endpoints[].flags': '`[]`',
+};
+
+function defaultOf(path: string, s: JsonSchema): string {
+  if (s.default !== undefined) return `\`${JSON.stringify(s.default)}\``;
+  if (DEFAULTS[path]) return DEFAULTS[path]!;
+  if (path.startsWith('namespaces[].mptcp.') || path.startsWith('namespaces[].limits.')) return 'not touched';
+  return '';
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function rows(s: JsonSchema, prefix: string, out: string[], sections: [string, JsonSchema][]): void {
+  for (const [key, prop] of Object.entries(s.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const desc = prop.description ?? '';
+    out.push(`| \`${key}\` | ${typeOf(prop)} | ${rangeOf(prop)} | ${defaultOf(path, prop)} | ${cell(desc)} |`);
+    if (prop.type === 'object' && prop.properties) sections.push([path, prop]);
+    if (prop.type === 'array' && prop.items?.properties) sections.push([`${path}[]`, prop.items]);
+  }
+}
+
+export function referenceDocText(): string {
+  const schema = buildJsonSchema();
+  const lines = [
+    '<!-- Generated from src/config/schema.ts by `npm run gen:schema`; do not edit by hand. -->',
+    '# Config reference',
+    '',
+    'The desired-state file (`-f FILE` or a directory of `*.yaml`/`*.yml`, read in lexical order).',
+    'Every file starts with `version: 1`. Unknown keys are errors. For one node and one namespace,',
+    'every matching entry applies in file order: `mptcp`, `limits` and `rpFilter` merge key by key',
+    '(later wins); endpoints are identified by (address, port), or (dev, port) when there is no',
+    'address, and a later one replaces an earlier one; the later `prune` and `conflicts` win.',
+    '`mptcp-reconciler render -f FILE --node NAME` prints the result.',
+    '',
+    'Editors: start a file with',
+    '`# yaml-language-server: $schema=../schemas/mptcp-reconciler.schema.json` for completion.',
+    '',
+  ];
+  const sections: [string, JsonSchema][] = [['', schema]];
+  for (let i = 0; i < sections.length; i++) {
+    const [path, s] = sections[i]!;
+    lines.push(`## ${path ? `\`${path}\`` : 'Top level'}`, '');
+    if (s.description) lines.push(s.description, '');
+    lines.push('| Key | Type | Range | Default | Meaning |', '|---|---|---|---|---|');
+    rows(s, path, lines, sections);
+    lines.push('');
+    if (path === 'namespaces[]') {
+      const rp = s.properties?.rpFilter;
+      const val = rp?.additionalProperties as JsonSchema | undefined;
+      lines.push(
+        '### `namespaces[].rpFilter`',
+        '',
+        `${rp?.description ?? ''}`,
+        '',
+        `Keys: ${rp?.propertyNames?.description ?? 'interface names'} Values: ${val ? typeOf(val) : ''}. ${val?.description ?? ''}`,
+        '',
+      );
+    }
+  }
+  lines.push(
+    '## Rules checked by `validate`',
+    '',
+    '- `flags`: `signal` and/or `subflow` (warning when neither: such an endpoint does nothing); `fullmesh` needs `subflow` and excludes `signal`; `port` needs `signal` and excludes `subflow`.',
+    '- `id` 1..255 and unique in a namespace after merging; at most 8 endpoints per namespace after merging (an address-less `dev` endpoint counts as one here, and as one per address at run time).',
+    '- No two endpoints with the same (address, port) in one entry; IPv4 and v4-mapped IPv6 (`::ffff:192.0.2.1`) are the same address.',
+    '- An endpoint needs `address` or `dev`; `family` only with `dev` and no `address`; addresses without prefix length or zone id.',
+    '- Interface names as the kernel accepts them (1-15 bytes, no `/`, `:` or whitespace, not `.`/`..`); `netns` is `host` or a name/glob without `/` or `..`.',
+    '- Files over 1 MiB, duplicate keys, more than 100 aliases (or aliases that expand too much) and the keys `__proto__`, `constructor`, `prototype` are refused.',
+    '',
+  );
+  return lines.join('\n');
+}
