@@ -94,7 +94,7 @@ export function toConfigYaml(value: unknown): string {
       if (node.items.every((i) => YAML.isScalar(i))) node.flow = true;
     },
   });
-  return doc.toString({ lineWidth: 0 });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
 export function unifiedDiff(netns: string, views: { live: object; desired: object }, color: boolean): string {

@@ -129,7 +129,8 @@ export function printPass(outcome: PassOutcome, opts: PassOptions, io: CliIO, ap
 }
 
 function hasChanges(r: ReconcileResult): boolean {
-  return r.operations.length > 0 || r.pending.length > 0 || !r.converged;
+  // Pending items (a dev that does not exist yet) are nothing apply could do now.
+  return r.operations.length > 0 || !r.converged;
 }
 
 export async function run(opts: PassOptions, io: CliIO): Promise<number> {
