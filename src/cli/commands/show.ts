@@ -1,7 +1,82 @@
+// `show [--netns GLOB] [-o yaml|json]`: the live state. YAML is the config format
+// and valid input for `apply` (what the format cannot say goes into comments);
+// JSON is the full snapshot that `plan --live` reads (parseLiveSnapshot).
+import { hostname } from 'node:os';
+import YAML, { type YAMLMap, type YAMLSeq } from 'yaml';
+import { netnsPatternProblem } from '../../config/schema.js';
+import { type ShownNamespace, liveToConfig, toLiveSnapshot } from '../../core/live-to-config.js';
+import type { LiveNamespace } from '../../core/model.js';
+import { KernelError } from '../../kernel/api.js';
+import { closeAllNamespaces, openNamespace } from '../../kernel/namespace.js';
+import { listNamespaces, selectNamespaces } from '../../kernel/netns.js';
 import type { CliIO } from '../io.js';
+import { UsageError } from '../io.js';
 
-// Placeholder until the command lands; exits 1 so nothing mistakes it for success.
-export async function run(_opts: Record<string, unknown>, io: CliIO): Promise<number> {
-  io.stderr.write('error: `show` is not implemented yet\n');
-  return 1;
+export { parseLiveSnapshot } from '../../core/live-to-config.js';
+
+export interface ShowOptions {
+  netns?: string;
+  output?: 'yaml' | 'json';
+}
+
+export async function run(opts: Record<string, unknown>, io: CliIO): Promise<number> {
+  const o = opts as ShowOptions;
+  const pattern = o.netns;
+  if (pattern !== undefined) {
+    const p = netnsPatternProblem(pattern);
+    if (p) throw new UsageError(`--netns "${pattern}" ${p}`);
+  }
+  const all = listNamespaces();
+  const names = selectNamespaces(pattern, all);
+  if (names.length === 0) {
+    const some = all.length > 10 ? `${all.slice(0, 10).join(', ')}, ...` : all.join(', ');
+    throw new UsageError(`no namespace matches --netns "${pattern}" (there are: ${some}; "host" matches only itself)`);
+  }
+  const node = io.env.NODE_NAME || hostname();
+  const lives: LiveNamespace[] = [];
+  let failed = 0;
+  try {
+    for (const name of names) {
+      try {
+        lives.push(await openNamespace(name).readLive());
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        io.stderr.write(`error: ${e.message}\n`);
+        failed++;
+      }
+    }
+  } finally {
+    closeAllNamespaces();
+  }
+  if (o.output === 'json') io.stdout.write(`${JSON.stringify(toLiveSnapshot(node, lives), null, 2)}\n`);
+  else io.stdout.write(renderYaml(node, lives.map(liveToConfig)));
+  return failed ? 1 : 0;
+}
+
+export function renderYaml(node: string, shown: ShownNamespace[]): string {
+  const doc = new YAML.Document({ version: 1, namespaces: shown.map((s) => s.entry) });
+  doc.commentBefore = ` live state of node ${node} (mptcp-reconciler show)`;
+  shown.forEach((s, i) => {
+    const seq = doc.getIn(['namespaces', i, 'endpoints']) as YAMLSeq | undefined;
+    if (seq) {
+      let item = 0;
+      const implicit: string[] = [];
+      for (const ep of s.endpoints) {
+        if (ep.implicit) {
+          const flow = YAML.stringify(ep.config, { collectionStyle: 'flow' }).trim();
+          implicit.push(` implicit (created by the kernel, never pruned): ${flow}${ep.notes.length ? `; ${ep.notes.join('; ')}` : ''}`);
+          continue;
+        }
+        const node = seq.items[item++] as YAMLMap;
+        if (ep.notes.length) node.commentBefore = ep.notes.map((n) => ` ${n}`).join('\n');
+        const flags = node.get('flags', true) as YAMLSeq | undefined;
+        if (flags) flags.flow = true;
+      }
+      if (implicit.length) seq.comment = implicit.join('\n');
+    }
+    if (s.notes.length) {
+      (doc.getIn(['namespaces', i]) as YAMLMap).comment = s.notes.map((n) => ` ${n}`).join('\n');
+    }
+  });
+  return doc.toString();
 }

@@ -1,0 +1,176 @@
+// Live state in the config format (DESIGN.md §2), for `show`: what the kernel
+// holds, written so that `show -o yaml` is valid input for `apply`. What the
+// format cannot express (implicit endpoints, an ifindex that no longer exists,
+// unknown flag bits, out-of-range values) is kept as notes for comments, never
+// silently dropped. Also the `show -o json` snapshot format and its parser.
+import { z } from 'zod';
+import {
+  CONFIG_FLAG_NAMES,
+  type ConfigFlagName,
+  type EndpointConfig,
+  type MptcpConfig,
+  type MptcpKey,
+  type NamespaceEntry,
+  type RpFilterValue,
+  RP_FILTER_NAMES,
+  mptcpSchema,
+} from '../config/schema.js';
+import { ENDPOINT_FLAGS } from './flags.js';
+import type { LiveEndpoint, LiveNamespace } from './model.js';
+
+export interface ShownEndpoint {
+  config: EndpointConfig;
+  /** Created by the kernel (flag implicit): never part of the desired state. */
+  implicit: boolean;
+  /** What the config cannot say about this endpoint, for a comment. */
+  notes: string[];
+}
+
+export interface ShownNamespace {
+  /** Valid config for this namespace: explicit endpoints only. */
+  entry: NamespaceEntry;
+  endpoints: ShownEndpoint[];
+  /** Values the config cannot hold (e.g. rp_filter 3, a negative timeout), as comment lines. */
+  notes: string[];
+}
+
+const CONFIG_FLAGS = new Set<string>(CONFIG_FLAG_NAMES);
+
+export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string>): ShownEndpoint {
+  const notes: string[] = [];
+  const config: EndpointConfig = { address: ep.address };
+  if (ep.port !== undefined) config.port = ep.port;
+  config.id = ep.id;
+  if (ep.ifindex !== undefined) {
+    const dev = linkNames.get(ep.ifindex);
+    if (dev !== undefined) config.dev = dev;
+    else notes.push(`bound to ifindex ${ep.ifindex}, which no longer exists`);
+  }
+  config.flags = ep.flags.filter((f): f is ConfigFlagName => CONFIG_FLAGS.has(f));
+  if (ep.rawFlags) notes.push(`unknown flag bits 0x${ep.rawFlags.toString(16)} (rawflags)`);
+  return { config, implicit: ep.flags.includes('implicit'), notes };
+}
+
+export function rpFilterName(raw: number): RpFilterValue | undefined {
+  return RP_FILTER_NAMES[raw];
+}
+
+export function liveToConfig(live: LiveNamespace): ShownNamespace {
+  const notes: string[] = [];
+  const linkNames = new Map(live.links.map((l) => [l.ifindex, l.name]));
+  const endpoints = live.endpoints.map((ep) => endpointToConfig(ep, linkNames));
+
+  const mptcp: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(live.mptcp) as [MptcpKey, unknown][]) {
+    if (mptcpSchema.shape[key].safeParse(value).success) mptcp[key] = value;
+    else notes.push(`mptcp.${key} is ${JSON.stringify(value)}, which the config format cannot hold`);
+  }
+
+  const rpFilter: Record<string, RpFilterValue> = {};
+  for (const [iface, raw] of Object.entries(live.rpFilter)) {
+    const name = rpFilterName(raw);
+    if (name !== undefined) rpFilter[iface] = name;
+    else notes.push(`rpFilter.${iface} is ${raw}, outside 0..2 (the kernel treats it like strict)`);
+  }
+
+  const entry: NamespaceEntry = {
+    netns: live.netns,
+    mptcp: mptcp as MptcpConfig,
+    limits: { subflows: live.limits.subflows, addAddrAccepted: live.limits.addAddrAccepted },
+    endpoints: endpoints.filter((e) => !e.implicit).map((e) => e.config),
+    rpFilter,
+  };
+  return { entry, endpoints, notes };
+}
+
+// ---- the `show -o json` snapshot (what `plan --live` reads) ---------------
+
+const flagName = z.enum(ENDPOINT_FLAGS.map((f) => f.name) as [string, ...string[]]);
+
+const liveEndpointSchema = z.object({
+  id: z.number().int().min(0).max(255),
+  family: z.union([z.literal(4), z.literal(6)]),
+  address: z.string(),
+  port: z.number().int().min(1).max(65535).optional(),
+  flags: z.array(flagName),
+  rawFlags: z.number().int().min(0).optional(),
+  ifindex: z.number().int().optional(),
+  /** Present in `show -o json` for humans; not part of LiveEndpoint. */
+  implicit: z.boolean().optional(),
+  dev: z.string().optional(),
+});
+
+export const liveNamespaceSchema = z.object({
+  netns: z.string().min(1),
+  endpoints: z.array(liveEndpointSchema),
+  limits: z.object({ subflows: z.number().int().min(0), addAddrAccepted: z.number().int().min(0) }),
+  mptcp: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  rpFilter: z.record(z.string(), z.number().int()),
+  links: z.array(z.object({ ifindex: z.number().int(), name: z.string(), up: z.boolean(), lowerUp: z.boolean() })),
+  addresses: z.array(
+    z.object({
+      ifindex: z.number().int(),
+      family: z.union([z.literal(4), z.literal(6)]),
+      address: z.string(),
+      prefixlen: z.number().int().min(0).max(128),
+      scope: z.union([z.enum(['global', 'site', 'link', 'host', 'nowhere']), z.number().int()]),
+      tentative: z.boolean(),
+      dadfailed: z.boolean(),
+      deprecated: z.boolean(),
+      temporary: z.boolean(),
+    }),
+  ),
+});
+
+export const liveSnapshotSchema = z.object({
+  node: z.string(),
+  namespaces: z.array(liveNamespaceSchema),
+});
+
+export interface LiveSnapshot {
+  node: string;
+  namespaces: LiveNamespace[];
+}
+
+/** The JSON document of `show -o json` for these namespaces. */
+export function toLiveSnapshot(node: string, namespaces: LiveNamespace[]): unknown {
+  return {
+    node,
+    namespaces: namespaces.map((ns) => {
+      const names = new Map(ns.links.map((l) => [l.ifindex, l.name]));
+      return {
+        ...ns,
+        endpoints: ns.endpoints.map((ep) => {
+          const dev = ep.ifindex !== undefined ? names.get(ep.ifindex) : undefined;
+          return { ...ep, ...(dev !== undefined ? { dev } : {}), ...(ep.flags.includes('implicit') ? { implicit: true } : {}) };
+        }),
+      };
+    }),
+  };
+}
+
+/**
+ * Parses and checks a saved `show -o json`; throws an Error whose message says
+ * where the document is wrong. The human-only endpoint fields are dropped.
+ */
+export function parseLiveSnapshot(json: string): LiveSnapshot {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (e) {
+    throw new Error(`live snapshot is not JSON: ${(e as Error).message}`);
+  }
+  const r = liveSnapshotSchema.safeParse(doc);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new Error(`live snapshot: ${i.path.join('.') || '(top)'}: ${i.message} (expected the output of \`show -o json\`)`);
+  }
+  return {
+    node: r.data.node,
+    namespaces: r.data.namespaces.map((ns) => ({
+      ...ns,
+      mptcp: ns.mptcp as MptcpConfig,
+      endpoints: ns.endpoints.map(({ implicit: _i, dev: _d, ...ep }) => ep as LiveEndpoint),
+    })),
+  };
+}
