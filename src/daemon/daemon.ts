@@ -1,0 +1,557 @@
+// `watch`: keeps every declared namespace converged. Triggers (config edits,
+// rtnetlink events, /run/netns changes, the resync timer, SIGHUP) only mark
+// namespaces dirty; the scheduler runs one pass per dirty namespace, and each
+// pass reads the kernel afresh (level-triggered), so a lost or duplicated trigger
+// never leaves a wrong state behind for longer than one resync interval.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { DesiredNamespace, NamespaceResult, Operation } from '../core/model.js';
+import type { NamespaceKernel } from '../kernel/api.js';
+import type { EventSocket, EventSocketHandlers } from '../kernel/events.js';
+import type { Logger } from '../log.js';
+import { startHttpServer, type ListenAddress } from '../http/server.js';
+import { DaemonMetrics, type PassResultLabel } from './metrics.js';
+import { Scheduler, type BackoffOptions } from './scheduler.js';
+import { watchConfig, watchNetnsDir, type Watcher } from './watchers.js';
+
+export type Mode = 'enforce' | 'observe';
+
+/** What the daemon needs from the config loader. */
+export type ConfigLoad =
+  | { ok: true; config: Config; files: string[]; warnings: { message: string }[] }
+  | { ok: false; diagnostics: unknown[]; files: string[] };
+
+export interface ConflictFindingLike {
+  manager: string;
+  evidence?: string[];
+  detail?: string;
+  blocking?: boolean;
+}
+
+/** A pass result as the apply engine returns it (NamespaceResult plus what the daemon reports). */
+export type PassResult = NamespaceResult & {
+  conflicts?: ConflictFindingLike[];
+  applied?: boolean;
+};
+
+export interface ReconcileCall {
+  mode: Mode;
+  passId: string;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** The pieces the loop drives; the real ones are in deps.ts, tests may inject fakes. */
+export interface DaemonDeps {
+  loadConfig(path: string): Promise<ConfigLoad>;
+  formatDiagnostics(diags: unknown[]): string;
+  resolveAll(config: Config, node: string, netnsNames: string[]): DesiredNamespace[];
+  missingNamespaces(config: Config, node: string, netnsNames: string[]): string[];
+  /** "host" plus the names under /run/netns. */
+  listNamespaces(): string[];
+  /** st_dev/st_ino of the namespace the name points at now; undefined when gone. */
+  netnsIdentity(name: string): { dev: number; ino: number } | undefined;
+  openNamespace(name: string): NamespaceKernel;
+  closeNamespace(name: string): void;
+  openEvents(name: string, identity: { dev: number; ino: number } | undefined, handlers: EventSocketHandlers): EventSocket;
+  reconcile(kernel: NamespaceKernel, desired: DesiredNamespace, opts: ReconcileCall): Promise<PassResult>;
+  /** The directory whose entries are the named namespaces (/run/netns). */
+  netnsDir: string;
+}
+
+export interface DaemonOptions {
+  file: string;
+  node: string;
+  mode: Mode;
+  resyncMs: number;
+  /** undefined: no HTTP server. */
+  listen?: ListenAddress;
+  logger: Logger;
+  deps: DaemonDeps;
+  concurrency?: number;
+  backoff?: BackoffOptions;
+  /** Debounce of file-system triggers (ms). */
+  debounceMs?: number;
+}
+
+export interface NamespaceStatus {
+  netns: string;
+  converged: boolean;
+  lastPass?: string;
+  lastResult?: PassResultLabel;
+  passId?: string;
+  passes: number;
+  /** Operations still to do: all planned ones in observe mode, the failed or skipped ones otherwise. */
+  pendingOperations: Operation[];
+  /** Declared things that cannot be acted on yet (e.g. a missing interface). */
+  pending: NamespaceResult['pending'];
+  errors: NamespaceResult['errors'];
+  conflicts: ConflictFindingLike[];
+  firstDifference?: string;
+  consecutiveFailures: number;
+}
+
+export interface DaemonStatus {
+  node: string;
+  mode: Mode;
+  ready: boolean;
+  config: {
+    path: string;
+    hash: string;
+    generation: number;
+    valid: boolean;
+    files: string[];
+    loadedAt: string;
+    error?: string;
+  };
+  namespaces: Record<string, NamespaceStatus>;
+  /** Declared by name but not in /run/netns: configured when they appear. */
+  missing: string[];
+}
+
+export interface Daemon {
+  /** Resolves after the first pass over every namespace; rejects when the daemon cannot start. */
+  ready: Promise<void>;
+  /** Finishes the passes in flight (a replace completes both halves), closes everything; never touches kernel state. */
+  stop(): Promise<void>;
+  /** Resolves once the daemon has stopped (after stop(), or after a failed start). */
+  done: Promise<void>;
+  status(): DaemonStatus;
+  /** Re-reads the config (SIGHUP). */
+  reload(reason?: string): Promise<void>;
+  /** The HTTP address actually bound (port 0 picks one). */
+  address(): ListenAddress | undefined;
+  metrics: DaemonMetrics;
+  /** Resolves when no pass runs or waits (except namespaces in backoff). For tests. */
+  whenIdle(): Promise<void>;
+}
+
+/** A user error found at start (invalid config, bad listen address): message as printed, exit 1. */
+export class DaemonStartError extends Error {
+  override name = 'DaemonStartError';
+}
+
+interface Handles {
+  identity: { dev: number; ino: number } | undefined;
+  events?: EventSocket;
+}
+
+function shortHash(bytes: Buffer[]): string {
+  const h = createHash('sha256');
+  for (const b of bytes) h.update(b);
+  return h.digest('hex').slice(0, 12);
+}
+
+function sameIdentity(a: Handles['identity'], b: Handles['identity']): boolean {
+  return a?.dev === b?.dev && a?.ino === b?.ino;
+}
+
+function passLabel(mode: Mode, r: PassResult): PassResultLabel {
+  if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
+  if (r.errors.length > 0) return 'error';
+  if (r.operations.length === 0) return 'converged';
+  return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
+}
+
+export function describeOperation(op: Operation): string {
+  switch (op.op) {
+    case 'add':
+    case 'delete':
+    case 'set-flags': {
+      const ep = op.endpoint;
+      return `${op.op} ${ep.address}${ep.port ? ` port ${ep.port}` : ''}${op.op === 'add' ? '' : ` id ${op.id}`}`;
+    }
+    case 'set-limits':
+      return `set-limits${op.subflows !== undefined ? ` subflows ${op.subflows}` : ''}${op.addAddrAccepted !== undefined ? ` add_addr_accepted ${op.addAddrAccepted}` : ''}`;
+    case 'set-sysctl':
+      return `set-sysctl ${op.sysctl}=${String(op.value)}`;
+    case 'set-rp-filter':
+      return `set-rp-filter ${op.iface}=${op.value}`;
+  }
+}
+
+/** The apply engine logs its own per-pass summary; the daemon's line (with result and duration) replaces it. */
+function quietPassSummary(log: Logger): Logger {
+  const summary = new Set(['pass done', 'pass planned']);
+  return new Proxy(log, {
+    get(target, prop, recv) {
+      if (prop === 'info') {
+        return (obj: object, msg?: string) => (msg && summary.has(msg) ? target.debug(obj, msg) : target.info(obj, msg));
+      }
+      return Reflect.get(target, prop, recv) as unknown;
+    },
+  });
+}
+
+export function startDaemon(opts: DaemonOptions): Daemon {
+  const { deps, logger: log } = opts;
+  const metrics = new DaemonMetrics();
+  const abort = new AbortController();
+  const handles = new Map<string, Handles>();
+  const nsStatus = new Map<string, NamespaceStatus>();
+  let desired = new Map<string, DesiredNamespace>();
+  let missing: string[] = [];
+  let config: { config: Config; hash: string; files: string[]; loadedAt: string } | undefined;
+  let generation = 0;
+  let configValid = false;
+  let configError: string | undefined;
+  let running = true;
+  let isReady = false;
+  let firstPass: Set<string> | undefined;
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  const watchers: Watcher[] = [];
+  let resyncTimer: NodeJS.Timeout | undefined;
+  let resolveReady!: () => void;
+  let rejectReady!: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  // A start failure is reported through `ready`; nobody else may see it as unhandled.
+  ready.catch(() => {});
+
+  const scheduler = new Scheduler({
+    run: (ns, reasons) => runPass(ns, reasons),
+    concurrency: opts.concurrency ?? 8,
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    onCrash: (ns, err) => log.error({ netns: ns, err }, 'pass crashed (a bug); retrying with backoff'),
+  });
+
+  function statusOf(ns: string): NamespaceStatus {
+    let s = nsStatus.get(ns);
+    if (!s) {
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0 };
+      nsStatus.set(ns, s);
+    }
+    return s;
+  }
+
+  function passDone(ns: string): void {
+    if (!firstPass || isReady) return;
+    firstPass.delete(ns);
+    if (firstPass.size === 0) {
+      isReady = true;
+      log.info({ namespaces: desired.size }, 'first pass over every namespace done: ready');
+      resolveReady();
+    }
+  }
+
+  /** Drops a namespace that vanished or is no longer declared: handles closed, series removed, quietly. */
+  function dropNamespace(ns: string, why: string): void {
+    const h = handles.get(ns);
+    h?.events?.close();
+    handles.delete(ns);
+    if (h) deps.closeNamespace(ns);
+    scheduler.forget(ns);
+    nsStatus.delete(ns);
+    metrics.forget(ns);
+    log.debug({ netns: ns, why }, 'namespace dropped');
+    passDone(ns);
+  }
+
+  function eventHandlers(ns: string): EventSocketHandlers {
+    return {
+      onEvents: (events) => scheduler.mark(ns, `rtnl:${[...new Set(events.map((e) => e.kind))].join(',')}`),
+      onOverflow: () => {
+        log.warn({ netns: ns }, 'rtnetlink notifications lost (queue overflow): reading the namespace again');
+        scheduler.mark(ns, 'rtnl-overflow');
+      },
+      onError: (err) => {
+        log.warn({ netns: ns, err }, 'rtnetlink event socket failed; reopening it on the next pass');
+        const h = handles.get(ns);
+        h?.events?.close();
+        if (h) delete h.events;
+        scheduler.mark(ns, 'rtnl-error');
+      },
+    };
+  }
+
+  /** Opens (or re-opens, after a re-creation) the event socket; the kernel handle cache lives in the kernel layer. */
+  function ensureHandles(ns: string): Handles | undefined {
+    const identity = deps.netnsIdentity(ns);
+    if (!identity) return undefined;
+    let h = handles.get(ns);
+    if (h && !sameIdentity(h.identity, identity)) {
+      // Same name, another namespace: nothing from the old one may be reused.
+      h.events?.close();
+      deps.closeNamespace(ns);
+      h = undefined;
+    }
+    if (!h) {
+      h = { identity };
+      handles.set(ns, h);
+    }
+    // Subscribed before the pass reads: a change made during the read is seen afterwards.
+    if (!h.events) h.events = deps.openEvents(ns, identity, eventHandlers(ns));
+    return h;
+  }
+
+  async function runPass(ns: string, reasons: string[]): Promise<{ retry?: boolean }> {
+    const want = desired.get(ns);
+    if (!want || !running) return {};
+    const passId = randomBytes(4).toString('hex');
+    const plog = log.child({ passId, netns: ns });
+    const st = statusOf(ns);
+    const started = performance.now();
+    let result: PassResult;
+    let crashed: unknown;
+    try {
+      const h = ensureHandles(ns);
+      if (!h) {
+        dropNamespace(ns, 'gone from /run/netns');
+        return {};
+      }
+      const kernel = deps.openNamespace(ns);
+      result = await deps.reconcile(kernel, want, { mode: opts.mode, passId, logger: quietPassSummary(plog), signal: abort.signal });
+    } catch (err) {
+      crashed = err;
+      const e = err as Error & { op?: string; code?: string; retryable?: boolean; extack?: string };
+      result = {
+        netns: ns,
+        operations: [],
+        converged: false,
+        pending: [],
+        errors: [{ message: e.message ?? String(err), ...(e.op ? { op: e.op } : {}), ...(e.code ? { errno: e.code } : {}), retryable: true }],
+      };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    // Dropped or replaced while the pass ran: its result describes nothing we manage.
+    if (!desired.has(ns)) return {};
+
+    const label = passLabel(opts.mode, result);
+    metrics.passes.inc({ result: label });
+    metrics.passDuration.observe(seconds);
+    metrics.converged.set({ netns: ns }, result.converged ? 1 : 0);
+    if (result.operations.length > 0) metrics.drift.inc({ netns: ns });
+    if (result.applied !== false && opts.mode === 'enforce') {
+      for (const o of result.operations) if (o.result === 'ok') metrics.operations.inc({ op: o.op });
+    }
+    const conflicts = result.conflicts ?? [];
+    metrics.setConflicts(ns, [...new Set(conflicts.map((c) => c.manager))]);
+
+    const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
+    st.passes++;
+    st.converged = result.converged;
+    st.lastPass = new Date().toISOString();
+    st.lastResult = label;
+    st.passId = passId;
+    st.pendingOperations = result.operations.filter((o) => opts.mode === 'observe' || o.result !== 'ok').map(({ result: _r, error: _e, ...op }) => op as Operation);
+    st.pending = result.pending;
+    st.errors = result.errors;
+    st.conflicts = conflicts;
+    st.consecutiveFailures = retry ? scheduler.failures(ns) + 1 : 0;
+    if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;
+    else delete st.firstDifference;
+
+    if (opts.mode === 'observe') {
+      for (const o of result.operations) plog.info({ op: o.op, what: describeOperation(o), reason: o.reason, disruptive: o.disruptive }, 'would apply (observe mode)');
+    }
+    const line = {
+      result: label,
+      reasons,
+      operations: result.operations.length,
+      converged: result.converged,
+      durationMs: Math.round(seconds * 1e4) / 10,
+      ...(result.pending.length ? { pending: result.pending.map((p) => `${p.what}: ${p.reason}`) } : {}),
+      ...(result.errors.length ? { errors: result.errors.map((e) => e.message) } : {}),
+      ...(result.firstDifference ? { firstDifference: result.firstDifference } : {}),
+      ...(retry ? { failures: st.consecutiveFailures } : {}),
+    };
+    if (crashed !== undefined) plog.error({ ...line, err: crashed }, 'pass failed');
+    else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
+    // Resync passes that find nothing would fill the log of a large fleet every few seconds.
+    else if (label === 'converged' && reasons.every((r) => r === 'resync')) plog.debug(line, 'pass');
+    else plog.info(line, 'pass');
+    passDone(ns);
+    return { retry };
+  }
+
+  /** Recomputes which namespaces are managed (config or /run/netns changed). */
+  function refreshNamespaces(reason: string, urgent: boolean): void {
+    if (!config || !running) return;
+    const names = deps.listNamespaces();
+    const next = new Map(deps.resolveAll(config.config, opts.node, names).map((d) => [d.netns, d]));
+    const nowMissing = deps.missingNamespaces(config.config, opts.node, names);
+    for (const m of nowMissing) if (!missing.includes(m)) log.warn({ netns: m }, `netns ${m} is declared but not in ${deps.netnsDir}; it will be configured when it appears`);
+    missing = nowMissing;
+    const prev = desired;
+    desired = next;
+    for (const ns of prev.keys()) if (!next.has(ns)) dropNamespace(ns, reason);
+    for (const ns of next.keys()) {
+      const h = handles.get(ns);
+      const isNew = !prev.has(ns);
+      const replaced = h !== undefined && !sameIdentity(h.identity, deps.netnsIdentity(ns));
+      if (isNew || replaced || urgent) {
+        if (isNew) log.info({ netns: ns, reason }, 'namespace managed');
+        scheduler.mark(ns, reason, { urgent: true });
+      }
+    }
+  }
+
+  async function readConfigBytes(files: string[]): Promise<Buffer[]> {
+    return Promise.all(files.map((f) => readFile(resolve(f))));
+  }
+
+  let reloading: Promise<void> | undefined;
+  let reloadAgain = false;
+
+  async function loadOnce(reason: string, initial: boolean): Promise<void> {
+    const r = await deps.loadConfig(opts.file);
+    if (!r.ok) {
+      const text = deps.formatDiagnostics(r.diagnostics);
+      if (initial) throw new DaemonStartError(`invalid config ${opts.file}:\n${text}`);
+      configValid = false;
+      configError = text;
+      metrics.configValid.set(0);
+      log.error({ file: opts.file, reason, diagnostics: text.split('\n').filter(Boolean) }, 'invalid config ignored; the last good config stays enforced');
+      return;
+    }
+    let hash: string;
+    try {
+      hash = shortHash(await readConfigBytes(r.files));
+    } catch {
+      // A file vanished between load and hash (an update in progress): the next event reloads.
+      hash = `gen${generation + 1}`;
+    }
+    const wasValid = configValid;
+    configValid = true;
+    configError = undefined;
+    metrics.configValid.set(1);
+    for (const w of r.warnings) log.warn({ file: opts.file }, `config: ${w.message}`);
+    if (config && config.hash === hash) {
+      if (!wasValid) log.info({ hash }, 'config valid again (unchanged from the one enforced)');
+      return;
+    }
+    generation++;
+    config = { config: r.config, hash, files: r.files, loadedAt: new Date().toISOString() };
+    metrics.setConfig(hash, generation);
+    log.info({ hash, generation, files: r.files, reason }, initial ? 'config loaded' : 'config changed');
+    if (!initial) refreshNamespaces(`config:${hash}`, true);
+  }
+
+  async function reload(reason = 'reload'): Promise<void> {
+    if (!running) return;
+    if (reloading) {
+      reloadAgain = true;
+      return reloading;
+    }
+    reloading = (async () => {
+      try {
+        do {
+          reloadAgain = false;
+          try {
+            await loadOnce(reason, false);
+          } catch (err) {
+            log.error({ err }, 'config reload failed');
+          }
+        } while (reloadAgain && running);
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  }
+
+  async function start(): Promise<void> {
+    await loadOnce('start', true);
+    metrics.configValid.set(1);
+    if (opts.listen) {
+      try {
+        http = await startHttpServer(opts.listen, {
+          healthy: () => running,
+          ready: () => isReady,
+          registry: metrics.registry,
+          status,
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new DaemonStartError(`cannot listen on ${opts.listen.host}:${opts.listen.port}: ${e.code ?? e.message}`);
+      }
+      log.info({ listen: `${http.address.host}:${http.address.port}` }, 'http listening');
+    }
+    const onWatchError = (e: Error) => log.warn({ err: e }, 'file watcher error');
+    watchers.push(await watchConfig(opts.file, (what) => void reload(`file:${what}`), { onError: onWatchError, ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}) }));
+    watchers.push(
+      await watchNetnsDir(deps.netnsDir, () => refreshNamespaces('netns-dir', false), {
+        onError: onWatchError,
+        ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+      }),
+    );
+    if (!running) return;
+    resyncTimer = setInterval(() => {
+      // Endpoints and limits change without any notification (KERNEL.md §2): only a re-read finds that drift.
+      for (const ns of desired.keys()) scheduler.mark(ns, 'resync');
+    }, opts.resyncMs);
+    refreshNamespaces('start', true);
+    firstPass = new Set(desired.keys());
+    if (firstPass.size === 0) {
+      isReady = true;
+      resolveReady();
+    }
+    log.info({ node: opts.node, mode: opts.mode, namespaces: [...desired.keys()], missing, resyncMs: opts.resyncMs }, 'watching');
+  }
+
+  function status(): DaemonStatus {
+    const namespaces: Record<string, NamespaceStatus> = {};
+    for (const ns of desired.keys()) namespaces[ns] = nsStatus.get(ns) ?? statusOf(ns);
+    return {
+      node: opts.node,
+      mode: opts.mode,
+      ready: isReady,
+      config: {
+        path: opts.file,
+        hash: config?.hash ?? '',
+        generation,
+        valid: configValid,
+        files: config?.files ?? [],
+        loadedAt: config?.loadedAt ?? '',
+        ...(configError ? { error: configError } : {}),
+      },
+      namespaces,
+      missing,
+    };
+  }
+
+  let stopping: Promise<void> | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      running = false;
+      // Checked by the apply engine between independent operations only.
+      abort.abort();
+      if (resyncTimer) clearInterval(resyncTimer);
+      await Promise.all(watchers.splice(0).map((w) => w.close().catch(() => {})));
+      await scheduler.stop();
+      if (reloading) await reloading.catch(() => {});
+      for (const [ns, h] of handles) {
+        h.events?.close();
+        deps.closeNamespace(ns);
+      }
+      handles.clear();
+      await http?.close();
+      rejectReady(new DaemonStartError('stopped before the first pass was done'));
+      log.info({}, 'stopped');
+      resolveDone();
+    })();
+    return stopping;
+  }
+
+  start().catch(async (err: unknown) => {
+    rejectReady(err instanceof Error ? err : new Error(String(err)));
+    await stop();
+  });
+
+  return {
+    ready,
+    stop,
+    done,
+    status,
+    reload,
+    address: () => http?.address,
+    metrics,
+    whenIdle: () => scheduler.whenIdle(),
+  };
+}

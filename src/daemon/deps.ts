@@ -1,0 +1,26 @@
+// The real pieces behind the daemon's loop: config loader, kernel layer, apply engine.
+import { formatDiagnostics, loadConfig, missingNamespaces, resolveAll } from '../config/index.js';
+import type { Diagnostic } from '../config/index.js';
+import { reconcileNamespace } from '../apply/reconcile.js';
+import { openEventSocket } from '../kernel/events.js';
+import { closeNamespace, openNamespace } from '../kernel/namespace.js';
+import { listNamespaces, NETNS_DIR, netnsIdentity, withNetns } from '../kernel/netns.js';
+import type { DaemonDeps } from './daemon.js';
+
+export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
+  return {
+    loadConfig: (path) => loadConfig(path),
+    formatDiagnostics: (d) => formatDiagnostics(d as Diagnostic[]),
+    resolveAll: (c, node, names) => resolveAll(c, node, names),
+    missingNamespaces: (c, node, names) => missingNamespaces(c, node, names),
+    listNamespaces: () => listNamespaces(),
+    netnsIdentity: (name) => netnsIdentity(name),
+    openNamespace: (name) => openNamespace(name),
+    closeNamespace: (name) => closeNamespace(name),
+    // Created inside the namespace, and refused if the name now points elsewhere.
+    openEvents: (name, identity, handlers) => openEventSocket(name, (fn) => withNetns(name, fn, name === 'host' ? undefined : identity), handlers),
+    reconcile: (kernel, desired, o) => reconcileNamespace(kernel, desired, o),
+    netnsDir: NETNS_DIR,
+    ...overrides,
+  };
+}
