@@ -171,7 +171,7 @@ describe('mptcpd.conf', () => {
     });
     expect(ev).toHaveLength(1);
     expect(ev[0]).toMatchObject({ manager: 'mptcpd', pid: 77, managesEndpoints: true, managesLimits: true });
-    expect(ev[0]!.detail).toMatch(/could not use \/etc\/mptcpd\/mptcpd.conf \(unreadable \(EACCES\)\)/);
+    expect(ev[0]!.detail).toMatch(/not used: \/etc\/mptcpd\/mptcpd.conf \(unreadable \(EACCES\)\)/);
     expect(ev[0]!.fix).toMatch(/systemctl disable --now mptcpd/);
   });
 });

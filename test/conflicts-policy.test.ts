@@ -126,7 +126,7 @@ describe('decide', () => {
     expect(d.report).toBe(true);
     expect(d.conflicts).toHaveLength(2);
     expect(d.conflicts[0]).toMatchObject({ netns: 'host', manager: 'NetworkManager', blocking: true });
-    expect(d.message).toContain('netns host: not changed (conflicts: fail): NetworkManager (pid 812)');
+    expect(d.message).toContain('netns host: not changed (conflicts: fail): NetworkManager (pid 812) also manages MPTCP state here');
     expect(d.message).toContain('/etc/NetworkManager/conf.d/50-mptcp.conf:3');
     expect(d.message).toContain('or use `conflicts: warn`');
     expect(JSON.parse(JSON.stringify(d.conflicts))).toEqual(d.conflicts);

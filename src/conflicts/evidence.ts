@@ -111,7 +111,7 @@ function nmConfigEvidence(nm: NmConfig, active: boolean, pid: number | undefined
         `global default connection.mptcp-flags=${f.raw} in [${def.from.name}]` +
         (def.note ? ` (${def.note})` : '') +
         ` -> ${describeNmMptcpFlags(def.flags)}` +
-        (defEnabled ? `: NetworkManager ${NM_BEHAVIOUR}` : ': MPTCP handling disabled') +
+        (defEnabled ? ': MPTCP handling enabled' : ': MPTCP handling disabled') +
         who +
         uncertain,
       managesEndpoints: defEnabled,
@@ -126,7 +126,7 @@ function nmConfigEvidence(nm: NmConfig, active: boolean, pid: number | undefined
       ...pidPart,
       detail:
         `no connection.mptcp-flags default in ${nm.files.length ? nm.files.join(', ') : 'NetworkManager.conf or conf.d'}: ` +
-        `the built-in default ${describeNmMptcpFlags(NM_MPTCP_BUILTIN_DEFAULT)} applies, so NetworkManager ${NM_BEHAVIOUR}` +
+        `the built-in default ${describeNmMptcpFlags(NM_MPTCP_BUILTIN_DEFAULT)} applies: MPTCP handling enabled` +
         who +
         uncertain,
       managesEndpoints: true,
@@ -150,7 +150,7 @@ function nmConfigEvidence(nm: NmConfig, active: boolean, pid: number | undefined
       detail:
         `profile ${JSON.stringify(p.id ?? p.uuid ?? p.file)}${p.interfaceName ? ` (interface ${p.interfaceName})` : ''}: ` +
         `mptcp-flags=${mf.raw}${parseNote} -> ${describeNmMptcpFlags(eff.flags)}` +
-        (enabled ? `: NetworkManager ${NM_BEHAVIOUR}` : ': MPTCP handling disabled for this profile'),
+        (enabled ? ': MPTCP handling enabled for this profile' : ': MPTCP handling disabled for this profile'),
       managesEndpoints: enabled,
       managesRpFilter: enabled,
       fix: nmProfileFix(p),
@@ -175,7 +175,7 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
   const others = input.processes.filter((p) => p.manager !== 'NetworkManager' && p.manager !== 'mptcpd');
 
   const nmProblems = input.nm?.problems.length
-    ? `; could not use ${input.nm.problems.map((p) => `${p.file} (${p.reason})`).join(', ')}`
+    ? `; not used: ${input.nm.problems.map((p) => `${p.file} (${p.reason})`).join(', ')}`
     : '';
   for (const p of nmProcs) {
     const conf = nmHasConfig(input.nm) ? nmConfigEvidence(input.nm, true, p.pid) : [];
@@ -199,12 +199,12 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
   }
   if (nmProcs.length === 0 && input.includeInactiveConfig && nmHasConfig(input.nm)) {
     for (const e of nmConfigEvidence(input.nm, false, undefined)) {
-      out.push({ ...e, detail: `NetworkManager is not running in this namespace; if started: ${e.detail}` });
+      out.push({ ...e, detail: `NetworkManager is not running in this namespace; if started, it ${NM_BEHAVIOUR} where enabled; ${e.detail}` });
     }
   }
 
   const mcfg = input.mptcpd?.config;
-  const mProblem = input.mptcpd?.problem ? `; could not use ${input.mptcpd.problem.file} (${input.mptcpd.problem.reason})` : '';
+  const mProblem = input.mptcpd?.problem ? `; not used: ${input.mptcpd.problem.file} (${input.mptcpd.problem.reason})` : '';
   for (const p of mptcpdProcs) {
     const b = mptcpdBehaviour(mcfg, p.argv.slice(1));
     out.push({

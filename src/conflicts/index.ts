@@ -3,6 +3,12 @@
 //
 // Per pass: scan = await scanManagerProcesses(); configs = await readManagerConfigs();
 // then per namespace: evidence = detectFromScan(...); decision = decide(policy, evidence, fights.state(netns), {netns, scope}).
+// After applying: fights.recordCorrections(netns, ops.map(operationKey)); after a pass with
+// nothing to do: fights.recordConverged(netns). A fight under `conflicts: fail` blocks until
+// the namespace converged for a whole window or the caller resets it (fights.reset on a
+// config reload), since a blocked namespace makes no corrections that could show peace.
+// In a container, process detection needs the host's /proc (hostPID, or procRoot pointing
+// at a mount of it) and config detection the host's /etc (etcRoot).
 import { buildEvidence, type ManagerEvidence } from './evidence.js';
 import { readMptcpdConfig, type MptcpdConfig } from './mptcpd.js';
 import { readNmConfig, type NmConfig } from './networkmanager.js';

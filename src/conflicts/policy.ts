@@ -99,13 +99,17 @@ export function decide(
   let message = '';
   if (report) {
     const head = block
-      ? `netns ${ctx.netns}: not changed (conflicts: fail): ${managersOf(blocking)} also manage${blocking.length === 1 ? 's' : ''} MPTCP state here`
+      ? `netns ${ctx.netns}: not changed (conflicts: fail): ${managersOf(blocking)} also ${managerCount(blocking) === 1 ? 'manages' : 'manage'} MPTCP state here`
       : blocking.length > 0
         ? `netns ${ctx.netns}: changing despite ${managersOf(blocking)} (conflicts: warn)`
         : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
     message = [head, ...conflicts.map((c) => indent(formatConflict(c)))].join('\n');
   }
   return { block, report, conflicts, message, ...(deferUntil !== undefined && !block ? { deferUntil } : {}) };
+}
+
+function managerCount(cs: readonly Conflict[]): number {
+  return new Set(cs.map((c) => c.manager)).size;
 }
 
 function managersOf(cs: readonly Conflict[]): string {
