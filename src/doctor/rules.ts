@@ -1,0 +1,528 @@
+// Pure checks of one namespace against the pitfalls the path-manager document
+// names (seeds/path-manager.md): each rule reads facts gathered by the shell and
+// returns findings; none does I/O, so each is unit-tested on plain objects.
+import type { ManagerEvidence } from '../conflicts/evidence.js';
+import { canonicalAddress } from '../core/address.js';
+import type { DesiredNamespace, LiveEndpoint, LiveNamespace } from '../core/model.js';
+import type { DefaultRoute } from '../kernel/routes.js';
+import type { MptcpConnection } from '../kernel/sockdiag.js';
+import { finding, type Finding } from './findings.js';
+
+export interface NamespaceFacts {
+  netns: string;
+  live: LiveNamespace;
+  defaultRoutes: DefaultRoute[];
+  /** undefined: could not be read (the reason is in connectionsError). */
+  connections?: MptcpConnection[];
+  connectionsError?: string;
+  /** Other managers' evidence for this namespace (src/conflicts). */
+  managers: ManagerEvidence[];
+  /** The resolved config for this namespace, with -f and when an entry matches. */
+  desired?: DesiredNamespace;
+}
+
+/** At most this many connections are listed one by one per namespace. */
+export const MAX_LISTED_CONNECTIONS = 50;
+
+const RP_NAMES: Record<number, string> = { 0: 'off', 1: 'strict', 2: 'loose' };
+const rpText = (v: number | undefined) => (v === undefined ? 'unknown' : `${v} (${RP_NAMES[v] ?? 'non-standard'})`);
+
+function linkName(live: LiveNamespace, ifindex: number | undefined): string | undefined {
+  if (ifindex === undefined) return undefined;
+  return live.links.find((l) => l.ifindex === ifindex)?.name;
+}
+
+/** Interfaces that carry `address`, by canonical comparison. */
+function holders(live: LiveNamespace, address: string): string[] {
+  const want = canonicalAddress(address);
+  const idx = live.addresses.filter((a) => canonicalAddress(a.address) === want).map((a) => a.ifindex);
+  return [...new Set(idx)].map((i) => linkName(live, i) ?? `if${i}`);
+}
+
+function epText(ep: LiveEndpoint): string {
+  const flags = ep.flags.length ? ep.flags.join(',') : 'no flags';
+  return `endpoint ${ep.address}${ep.port ? ` port ${ep.port}` : ''} id ${ep.id} (${flags}${ep.ifindex !== undefined ? `, ifindex ${ep.ifindex}` : ''})`;
+}
+
+const has = (ep: { flags?: readonly string[] }, f: string) => (ep.flags ?? []).includes(f);
+const explicitEndpoints = (live: LiveNamespace) => live.endpoints.filter((e) => !has(e, 'implicit'));
+const mptcpOn = (live: LiveNamespace) => live.mptcp.enabled !== false;
+const userspacePm = (live: LiveNamespace) => live.mptcp.pathManager === 'userspace';
+
+/** Rule 1: effective rp_filter max(all, IFACE) strict on an interface MPTCP uses. */
+export function checkRpFilter(f: NamespaceFacts): Finding[] {
+  const { live } = f;
+  if (!mptcpOn(live)) return [];
+  const uses = new Map<string, string[]>();
+  const add = (iface: string | undefined, why: string) => {
+    if (!iface || iface === 'lo') return;
+    uses.set(iface, [...(uses.get(iface) ?? []), why]);
+  };
+  // rp_filter is an IPv4 knob: only IPv4 endpoints and routes depend on it.
+  for (const ep of live.endpoints) {
+    if (ep.family !== 4) continue;
+    const byDev = linkName(live, ep.ifindex);
+    if (byDev) add(byDev, epText(ep));
+    else for (const h of holders(live, ep.address)) add(h, `${epText(ep)} (address on ${h})`);
+  }
+  for (const r of f.defaultRoutes) {
+    if (r.family !== 4) continue;
+    for (const i of r.ifindexes) add(linkName(live, i), `the IPv4 default route${r.table !== 254 ? ` (table ${r.table})` : ''}${r.gateway ? ` via ${r.gateway}` : ''}`);
+  }
+  const out: Finding[] = [];
+  const all = live.rpFilter.all;
+  for (const [iface, why] of [...uses].sort(([a], [b]) => a.localeCompare(b))) {
+    const own = live.rpFilter[iface];
+    const effective = Math.max(all ?? 0, own ?? 0);
+    if (effective !== 1) continue;
+    out.push(
+      finding('rp-filter-strict', {
+        netns: f.netns,
+        subject: iface,
+        message: `strict reverse path filtering on ${iface} drops MPTCP subflows that arrive on another path than the kernel's route back`,
+        evidence: [
+          `net.ipv4.conf.all.rp_filter = ${rpText(all)}`,
+          `net.ipv4.conf.${iface}.rp_filter = ${rpText(own)}`,
+          `effective value max(all, ${iface}) = 1 (strict)`,
+          ...why.map((w) => `${iface} carries ${w}`),
+        ],
+        fix: `declare \`rpFilter: { ${iface}: loose }\` in the config, or run \`sysctl -w net.ipv4.conf.${iface}.rp_filter=2\``,
+      }),
+    );
+  }
+  return out;
+}
+
+/** Rule 2: endpoints without `dev`. */
+export function checkEndpointDev(f: NamespaceFacts): Finding[] {
+  return explicitEndpoints(f.live)
+    .filter((ep) => ep.ifindex === undefined)
+    .map((ep) => {
+      const h = holders(f.live, ep.address);
+      const dev = h[0] ?? 'IFACE';
+      const flags = ep.flags.filter((x) => x !== 'implicit').join(' ');
+      return finding('endpoint-without-dev', {
+        netns: f.netns,
+        subject: `endpoint ${ep.address}${ep.port ? `:${ep.port}` : ''}`,
+        message: `${epText(ep)} has no dev: the routing will probably not be done properly and needs manual routing configuration`,
+        evidence: [h.length ? `the address is on ${h.join(', ')}` : 'the address is on no interface here'],
+        fix:
+          `declare \`dev: ${dev}\` on this endpoint in the config, or run ` +
+          `\`ip mptcp endpoint delete id ${ep.id}; ip mptcp endpoint add ${ep.address}${ep.port ? ` port ${ep.port}` : ''} dev ${dev}${flags ? ` ${flags}` : ''}\``,
+      });
+    });
+}
+
+/** Rule 3: subflow endpoints vs limits.subflows; add_addr_accepted 0 on a client. */
+export function checkLimits(f: NamespaceFacts): Finding[] {
+  const { live } = f;
+  if (userspacePm(live)) return [];
+  const out: Finding[] = [];
+  const sub = explicitEndpoints(live).filter((e) => has(e, 'subflow'));
+  const fullmesh = sub.filter((e) => has(e, 'fullmesh'));
+  const lim = live.limits;
+  if (sub.length > lim.subflows) {
+    out.push(
+      finding('subflow-endpoints-over-limit', {
+        netns: f.netns,
+        subject: 'limits.subflows',
+        message: `${sub.length} subflow endpoints but limits.subflows is ${lim.subflows}: the endpoints beyond the limit are never used`,
+        evidence: [
+          `subflow endpoints: ${sub.map((e) => `${e.address} id ${e.id}${has(e, 'fullmesh') ? ' (fullmesh: one subflow per peer address)' : ''}`).join(', ')}`,
+          `limits: subflows ${lim.subflows} add_addr_accepted ${lim.addAddrAccepted}`,
+        ],
+        fix: `declare \`limits: { subflows: ${Math.min(8, sub.length + fullmesh.length)} }\` or run \`ip mptcp limits set subflows ${Math.min(8, sub.length + fullmesh.length)}\``,
+      }),
+    );
+  }
+  if (sub.length > 0 && lim.addAddrAccepted === 0) {
+    out.push(
+      finding('add-addr-accepted-zero', {
+        netns: f.netns,
+        subject: 'limits.add_addr_accepted',
+        message: 'this namespace opens subflows (a client) but accepts no ADD_ADDR: addresses the server announces are ignored',
+        evidence: [`limits: subflows ${lim.subflows} add_addr_accepted 0`, `${sub.length} subflow endpoint(s)`],
+        fix: 'if servers announce addresses, declare `limits: { addAddrAccepted: 1 }` or more (`ip mptcp limits set add_addr_accepted 1`)',
+      }),
+    );
+  }
+  return out;
+}
+
+/** Rule 4: live endpoints a config file could never declare. */
+export function checkInvalidFlags(f: NamespaceFacts): Finding[] {
+  const out: Finding[] = [];
+  for (const ep of f.live.endpoints) {
+    const problems: string[] = [];
+    if (has(ep, 'fullmesh') && has(ep, 'signal')) problems.push('fullmesh together with signal');
+    if (ep.port !== undefined && (has(ep, 'subflow') || !has(ep, 'signal'))) problems.push(`port ${ep.port} without signal-only flags`);
+    if (!problems.length) continue;
+    out.push(
+      finding('endpoint-invalid-flags', {
+        netns: f.netns,
+        subject: `endpoint ${ep.address}${ep.port ? `:${ep.port}` : ''}`,
+        message: `${epText(ep)} has ${problems.join(' and ')}: the kernel refuses to create this now; it was made by hand or by an older kernel, and its behaviour is undefined`,
+        evidence: [`flags: ${ep.flags.join(',') || 'none'}${ep.rawFlags ? ` rawflags 0x${ep.rawFlags.toString(16)}` : ''}${ep.port ? `, port ${ep.port}` : ''}`],
+        fix: `run \`ip mptcp endpoint delete id ${ep.id}\` and declare it again with valid flags (signal or subflow; fullmesh only with subflow; port only with signal alone)`,
+      }),
+    );
+  }
+  return out;
+}
+
+/** Rule 5: MPTCP disabled; userspace path manager mismatches. */
+export function checkPathManager(f: NamespaceFacts): Finding[] {
+  const { live } = f;
+  const out: Finding[] = [];
+  if (live.mptcp.enabled === false) {
+    out.push(
+      finding('mptcp-disabled', {
+        netns: f.netns,
+        subject: 'net.mptcp.enabled',
+        message: 'MPTCP is disabled: applications asking for IPPROTO_MPTCP sockets get an error or plain TCP',
+        evidence: ['net.mptcp.enabled = 0'],
+        fix: 'declare `mptcp: { enabled: true }` or run `sysctl -w net.mptcp.enabled=1`',
+      }),
+    );
+  }
+  if (userspacePm(live)) {
+    const eps = explicitEndpoints(live);
+    if (eps.length > 0) {
+      out.push(
+        finding('userspace-pm-with-endpoints', {
+          netns: f.netns,
+          subject: 'net.mptcp.path_manager',
+          message: `the userspace path manager is selected, so the ${eps.length} in-kernel endpoint(s) are not used`,
+          evidence: ['net.mptcp.path_manager = userspace', ...eps.map(epText)],
+          fix: 'configure the userspace daemon (mptcpd) instead, or declare `mptcp: { pathManager: kernel }` (`sysctl -w net.mptcp.path_manager=kernel`)',
+        }),
+      );
+    }
+    const daemon = f.managers.find((m) => m.manager === 'mptcpd' && m.kind === 'process' && m.active);
+    if (!daemon) {
+      out.push(
+        finding('userspace-pm-without-daemon', {
+          netns: f.netns,
+          subject: 'net.mptcp.path_manager',
+          message: 'the userspace path manager is selected but no userspace daemon (mptcpd) runs in this namespace: no subflows are created and no addresses announced',
+          evidence: ['net.mptcp.path_manager = userspace', 'no mptcpd process found with this network namespace'],
+          fix: 'start mptcpd in this namespace, or declare `mptcp: { pathManager: kernel }` (`sysctl -w net.mptcp.path_manager=kernel`)',
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+function managerEvidenceText(m: ManagerEvidence): string {
+  const where = m.file ? ` (${m.file}${m.line ? `:${m.line}` : ''})` : '';
+  return `${m.detail}${where}`;
+}
+
+/** Rule 6: NetworkManager and mptcpd; a manager next to a config that manages the namespace. */
+export function checkManagers(f: NamespaceFacts): Finding[] {
+  const out: Finding[] = [];
+  const running = (name: string) => f.managers.filter((m) => m.manager === name && m.kind === 'process' && m.active);
+  const nm = running('NetworkManager');
+  const md = running('mptcpd');
+  if (nm.length && md.length) {
+    out.push(
+      finding('managers-both-active', {
+        netns: f.netns,
+        subject: 'NetworkManager, mptcpd',
+        message: 'NetworkManager and mptcpd both run in this namespace and both configure MPTCP endpoints: they undo each other',
+        evidence: [...nm, ...md].map(managerEvidenceText),
+        fix: `keep one: ${md[0]!.fix}`,
+      }),
+    );
+  }
+  if (f.desired) {
+    for (const m of [...nm, ...md]) {
+      if (!m.managesEndpoints && !m.managesRpFilter && !m.managesLimits) continue;
+      out.push(
+        finding('manager-next-to-config', {
+          netns: f.netns,
+          subject: m.manager,
+          message: `${m.manager} runs here and changes what the config manages (${[
+            m.managesEndpoints ? 'endpoints' : '',
+            m.managesRpFilter ? 'rp_filter' : '',
+            m.managesLimits ? 'limits' : '',
+          ]
+            .filter(Boolean)
+            .join(', ')}): the reconciler ${f.desired.conflicts === 'fail' ? 'refuses to manage this namespace' : 'and it will fight'}`,
+          evidence: [managerEvidenceText(m), `config: conflicts: ${f.desired.conflicts}`],
+          fix: m.fix,
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+/** Rule 7: endpoints whose address is on no interface, or whose dev is down or gone. */
+export function checkEndpointPlacement(f: NamespaceFacts): Finding[] {
+  const { live } = f;
+  const out: Finding[] = [];
+  for (const ep of live.endpoints) {
+    const subject = `endpoint ${ep.address}${ep.port ? `:${ep.port}` : ''}`;
+    if (holders(live, ep.address).length === 0) {
+      out.push(
+        finding('endpoint-address-not-local', {
+          netns: f.netns,
+          subject,
+          message: `${epText(ep)}: its address is on no interface of this namespace, so no subflow can use it and announcing it sends peers to an address that is not here`,
+          evidence: [`no interface has ${ep.address}`],
+          fix: `add the address to its interface, or remove the endpoint (\`ip mptcp endpoint delete id ${ep.id}\`, or drop it from the config)`,
+        }),
+      );
+    }
+    if (ep.ifindex !== undefined) {
+      const link = live.links.find((l) => l.ifindex === ep.ifindex);
+      if (!link) {
+        out.push(
+          finding('endpoint-dev-unusable', {
+            netns: f.netns,
+            subject,
+            message: `${epText(ep)}: its dev (ifindex ${ep.ifindex}) no longer exists; the kernel keeps the endpoint after the device is deleted`,
+            evidence: [`no link with ifindex ${ep.ifindex}`],
+            fix: `re-create the endpoint on an existing interface (\`ip mptcp endpoint delete id ${ep.id}\` then add it with the right dev), or let apply replace it`,
+          }),
+        );
+      } else if (!link.up) {
+        out.push(
+          finding('endpoint-dev-unusable', {
+            netns: f.netns,
+            subject,
+            message: `${epText(ep)}: its dev ${link.name} is down`,
+            evidence: [`${link.name}: not UP`],
+            fix: `bring ${link.name} up (\`ip link set ${link.name} up\`) or remove the endpoint`,
+          }),
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/** The limit(s) a connection has reached, as `ss -Mai` counters read. */
+export function limitsHit(i: NonNullable<MptcpConnection['info']>): string[] {
+  const hit: string[] = [];
+  if (i.subflows >= i.subflowsMax) hit.push(`subflows (${i.subflows}/${i.subflowsMax})`);
+  if (i.addAddrAcceptedMax > 0 && i.addAddrAccepted >= i.addAddrAcceptedMax) hit.push(`add_addr_accepted (${i.addAddrAccepted}/${i.addAddrAcceptedMax})`);
+  if (i.addAddrSignalMax > 0 && i.addAddrSignal >= i.addAddrSignalMax) hit.push(`add_addr_signal (${i.addAddrSignal}/${i.addAddrSignalMax})`);
+  if (i.localAddrMax !== undefined && i.localAddrMax > 0 && (i.localAddrUsed ?? 0) >= i.localAddrMax) {
+    hit.push(`local_addr (${i.localAddrUsed}/${i.localAddrMax})`);
+  }
+  return hit;
+}
+
+/**
+ * Additional subflows the in-kernel path manager would open for this connection:
+ * one per subflow endpoint plus one per accepted ADD_ADDR, capped by the subflows
+ * limit. Fullmesh endpoints can open more; counting them once keeps this a floor.
+ */
+export function expectedSubflows(i: NonNullable<MptcpConnection['info']>): number {
+  return Math.min(i.subflowsMax, (i.localAddrMax ?? 0) + i.addAddrAccepted);
+}
+
+/** Rule 8: per-connection counters; fewer subflows than endpoints and limits allow. */
+export function checkConnections(f: NamespaceFacts): Finding[] {
+  if (!f.connections) return [];
+  const rows: Finding[] = [];
+  for (const c of f.connections) {
+    const subject = `connection ${fmtAddr(c.local)} -> ${fmtAddr(c.remote)}`;
+    const i = c.info;
+    if (!i) continue;
+    const counters = [
+      `state ${c.state}${c.inode ? ` inode ${c.inode}` : ''} token ${i.token.toString(16).padStart(8, '0')}`,
+      `subflows ${i.subflows} (additional; ${i.subflowsTotal ?? i.subflows + 1} in total) subflows_max ${i.subflowsMax}`,
+      `add_addr_signal ${i.addAddrSignal} add_addr_signal_max ${i.addAddrSignalMax}`,
+      `add_addr_accepted ${i.addAddrAccepted} add_addr_accepted_max ${i.addAddrAcceptedMax}`,
+      i.localAddrMax !== undefined ? `local_addr_used ${i.localAddrUsed} local_addr_max ${i.localAddrMax}` : 'local_addr_*: not reported by this kernel',
+    ];
+    const hit = limitsHit(i);
+    const hitText = hit.length ? `limits reached: ${hit.join(', ')}` : 'no limit reached';
+    if (i.fallback) {
+      rows.push(
+        finding('connection-fallback', {
+          netns: f.netns,
+          subject,
+          message: 'this connection fell back to plain TCP: the peer or a middlebox dropped the MPTCP options',
+          evidence: counters,
+          fix: 'check that the peer has MPTCP enabled and that no middlebox strips TCP options',
+        }),
+      );
+      continue;
+    }
+    const expected = expectedSubflows(i);
+    if (c.state === 'ESTAB' && i.subflows < expected) {
+      rows.push(
+        finding('connection-few-subflows', {
+          netns: f.netns,
+          subject,
+          message:
+            `${i.subflows} additional subflow(s) where the endpoints and limits allow ${expected} ` +
+            `(min(subflows_max ${i.subflowsMax}, local_addr_max ${i.localAddrMax ?? 0} + add_addr_accepted ${i.addAddrAccepted})); ${hitText}`,
+          evidence: counters,
+          fix:
+            'new subflow requests did not reach the peer or were refused: check the peer\'s limits, routing and firewall ' +
+            'between the endpoint addresses and the peer, and rp_filter; then raise the limits if they are the cap',
+        }),
+      );
+      continue;
+    }
+    rows.push(
+      finding('connection', {
+        netns: f.netns,
+        subject,
+        message: `${i.subflows} additional subflow(s), ${i.addAddrSignal} ADD_ADDR signalled, ${i.addAddrAccepted} accepted; ${hitText}`,
+        evidence: counters,
+      }),
+    );
+  }
+  // The unusual ones first, so a busy server's list is cut where it matters least.
+  const rank = (x: Finding) => (x.rule === 'connection' ? 1 : 0);
+  rows.sort((a, b) => rank(a) - rank(b));
+  if (rows.length <= MAX_LISTED_CONNECTIONS) return rows;
+  const kept = rows.slice(0, MAX_LISTED_CONNECTIONS);
+  kept.push(
+    finding('connections-not-listed', {
+      netns: f.netns,
+      subject: 'connections',
+      message: `${rows.length - MAX_LISTED_CONNECTIONS} more MPTCP connection(s) not listed`,
+      evidence: [`${rows.length} connections in total`],
+    }),
+  );
+  return kept;
+}
+
+function fmtAddr(a: { address: string; port: number }): string {
+  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+/** Interfaces an endpoint of the config is bound to: its dev, else where its address lives now. */
+function configEndpointIfaces(f: NamespaceFacts): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const ep of f.desired?.endpoints ?? []) {
+    const label = ep.address ?? `dev ${ep.dev}`;
+    if (ep.address !== undefined && (ep.family === 'ipv6' || ep.address.includes(':'))) continue;
+    const ifaces = ep.dev ? [ep.dev] : holders(f.live, ep.address!);
+    for (const i of ifaces) m.set(i, [...(m.get(i) ?? []), label]);
+  }
+  return m;
+}
+
+/** Rule 9: the resolved config on its own, and against live where that helps. */
+export function checkConfig(f: NamespaceFacts): Finding[] {
+  const d = f.desired;
+  if (!d) return [];
+  const out: Finding[] = [];
+  const eps = d.endpoints ?? [];
+  for (const ep of eps) {
+    const label = ep.address ?? `dev ${ep.dev}`;
+    if (!has(ep, 'signal') && !has(ep, 'subflow')) {
+      out.push(
+        finding('config-endpoint-no-role', {
+          netns: f.netns,
+          subject: `config endpoint ${label}`,
+          message: `the config's endpoint ${label} has neither signal nor subflow: the kernel accepts it, but it does nothing`,
+          evidence: [`flags: [${(ep.flags ?? []).join(', ')}]`],
+          fix: 'add `signal` (announce it, a server) or `subflow` (open subflows from it, a client) to its flags',
+        }),
+      );
+    }
+    if (ep.dev && !f.live.links.some((l) => l.name === ep.dev)) {
+      out.push(
+        finding('config-dev-missing', {
+          netns: f.netns,
+          subject: `config endpoint ${label}`,
+          message: `the config binds endpoint ${label} to ${ep.dev}, which does not exist in this namespace: apply leaves it pending`,
+          evidence: [`links here: ${f.live.links.map((l) => l.name).join(', ') || 'none'}`],
+          fix: `create ${ep.dev}, or correct the \`dev\` of this endpoint`,
+        }),
+      );
+    }
+  }
+  const subflowEps = eps.filter((e) => has(e, 'subflow'));
+  const limit = d.limits.subflows ?? f.live.limits.subflows;
+  if (subflowEps.length > limit) {
+    out.push(
+      finding('config-subflow-endpoints-over-limit', {
+        netns: f.netns,
+        subject: 'config limits.subflows',
+        message: `the config declares ${subflowEps.length} subflow endpoint(s) but limits.subflows is ${limit}${d.limits.subflows === undefined ? ' (not declared; the live value)' : ''}: the endpoints beyond the limit are never used`,
+        evidence: subflowEps.map((e) => `subflow endpoint ${e.address ?? `dev ${e.dev}`}${has(e, 'fullmesh') ? ' (fullmesh)' : ''}`),
+        fix: `declare \`limits: { subflows: ${Math.min(8, subflowEps.length)} }\``,
+      }),
+    );
+  }
+  const num = (v: string | undefined) => (v === undefined ? undefined : ({ off: 0, strict: 1, loose: 2 } as Record<string, number>)[v]);
+  for (const [iface, labels] of [...configEndpointIfaces(f)].sort(([a], [b]) => a.localeCompare(b))) {
+    const declIface = num(d.rpFilter[iface]);
+    const declAll = num(d.rpFilter.all);
+    // loose on either side makes max(all, iface) loose whatever the other holds.
+    if (declIface === 2 || declAll === 2) continue;
+    const after = Math.max(declAll ?? f.live.rpFilter.all ?? 0, declIface ?? f.live.rpFilter[iface] ?? 0);
+    const strict = after === 1;
+    out.push(
+      finding('config-rp-filter-not-loose', {
+        netns: f.netns,
+        subject: `config rpFilter.${iface}`,
+        severity: strict ? 'warning' : 'info',
+        message: strict
+          ? `with the config applied, rp_filter on ${iface} (which carries MPTCP endpoints) is effectively strict, which breaks MPTCP`
+          : `the config does not declare rp_filter loose for ${iface}, which carries MPTCP endpoints: it is ${rpText(after)} now only because of how it happens to be set`,
+        evidence: [
+          `endpoints on ${iface}: ${labels.join(', ')}`,
+          `declared: rpFilter.${iface} ${d.rpFilter[iface] ?? 'not declared'}, rpFilter.all ${d.rpFilter.all ?? 'not declared'}`,
+          `live: all ${rpText(f.live.rpFilter.all)}, ${iface} ${rpText(f.live.rpFilter[iface])}`,
+        ],
+        fix: `declare \`rpFilter: { ${iface}: loose }\``,
+      }),
+    );
+  }
+  // Declared address endpoints that are not live: apply has not run, or failed.
+  const liveKeys = new Set(f.live.endpoints.map((e) => `${canonicalAddress(e.address)}|${e.port ?? ''}`));
+  const missing = eps.filter((e) => e.address !== undefined && !liveKeys.has(`${canonicalAddress(e.address)}|${e.port ?? ''}`));
+  if (missing.length) {
+    out.push(
+      finding('config-not-applied', {
+        netns: f.netns,
+        subject: 'config endpoints',
+        message: `${missing.length} endpoint(s) of the config are not live`,
+        evidence: missing.map((e) => `${e.address}${e.port ? ` port ${e.port}` : ''}`),
+        fix: 'run `mptcp-reconciler plan -f ...` to see why, then `apply`',
+      }),
+    );
+  }
+  return out;
+}
+
+export const RULE_CHECKS = [
+  checkPathManager,
+  checkRpFilter,
+  checkInvalidFlags,
+  checkEndpointDev,
+  checkEndpointPlacement,
+  checkLimits,
+  checkManagers,
+  checkConfig,
+  checkConnections,
+];
+
+/** Every rule over one namespace's facts. */
+export function diagnoseNamespace(f: NamespaceFacts): Finding[] {
+  const out = RULE_CHECKS.flatMap((check) => check(f));
+  if (f.connectionsError) {
+    out.push(
+      finding('netns-unreadable', {
+        netns: f.netns,
+        severity: 'warning',
+        subject: 'connections',
+        message: `MPTCP connections could not be read: ${f.connectionsError}`,
+        evidence: [],
+      }),
+    );
+  }
+  return out;
+}
