@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { formatDiagnostics, loadConfig, missingNamespaces, nodeName, resolveAll } from '../../config/index.js';
 import { globMatch, isGlob } from '../../core/glob.js';
+import { parseLiveSnapshot } from '../../core/live-to-config.js';
 import type { DesiredNamespace, LiveNamespace } from '../../core/model.js';
 import {
   emptyResult,
@@ -37,11 +38,6 @@ function netnsSelected(pattern: string | undefined, name: string): boolean {
   return isGlob(pattern) ? name !== 'host' && globMatch(pattern, name) : pattern === name;
 }
 
-// TODO(kernel/show): replace with the shared parseLiveSnapshot once it lands.
-function parseLiveSnapshot(_text: string): LiveNamespace[] {
-  throw new Error('snapshot parsing is not available yet');
-}
-
 function readSnapshot(path: string): LiveNamespace[] {
   let text: string;
   try {
@@ -50,9 +46,9 @@ function readSnapshot(path: string): LiveNamespace[] {
     throw new UsageError(`--live ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    return parseLiveSnapshot(text);
+    return parseLiveSnapshot(text).namespaces;
   } catch (e) {
-    throw new UsageError(`--live ${path}: not a \`show -o json\` snapshot: ${(e as Error).message}`);
+    throw new UsageError(`--live ${path}: ${(e as Error).message}`);
   }
 }
 
