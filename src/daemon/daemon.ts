@@ -433,6 +433,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
 
   async function reload(reason = 'reload'): Promise<void> {
     if (!running) return;
+    // File events are frequent and mostly no-ops; an operator's SIGHUP deserves an answer.
+    if (!reason.startsWith('file:')) log.info({ reason }, 'config reload requested');
     if (reloading) {
       reloadAgain = true;
       return reloading;
