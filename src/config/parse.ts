@@ -168,6 +168,18 @@ function distance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/** Distance where swapping two neighbours counts once (fial -> fail). */
+function typoDistance(a: string, b: string): number {
+  let d = distance(a, b);
+  for (let i = 0; i + 1 < a.length; i++) {
+    if (a[i] !== a[i + 1]) {
+      const swapped = a.slice(0, i) + a[i + 1] + a[i] + a.slice(i + 2);
+      if (swapped === b) d = Math.min(d, 1);
+    }
+  }
+  return d;
+}
+
 /** The closest candidate, if it is close enough to be a likely typo (add_addr_accepted -> addAddrAccepted). */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
@@ -177,7 +189,7 @@ export function didYouMean(input: string, candidates: readonly string[]): string
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = distance(n, norm(c));
+    const d = typoDistance(n, norm(c));
     if (d < bestD) {
       best = c;
       bestD = d;
@@ -278,6 +290,11 @@ function issueToDiagnostic(issue: z.core.$ZodIssue, doc: Document, js: unknown, 
       return out;
     }
     case 'invalid_value': {
+      if (value === undefined && typeof last === 'string') {
+        const pos = posOf(path.slice(0, -1));
+        out.push(loc.diag('error', 'missing-key', { ...pos, path: formatPath(path) }, `missing required key \`${last}\``, MISSING_HINTS[last]));
+        return out;
+      }
       if (path.length === 1 && last === 'version') {
         out.push(loc.diag('error', 'unsupported-version', posOf(path), `unsupported version ${describeValue(value)}`, 'this reconciler reads `version: 1`'));
         return out;
@@ -434,7 +451,10 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
   const diags: Diagnostic[] = [];
   for (const e of [...doc.errors, ...doc.warnings]) {
     let message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    if (e.code === 'DUPLICATE_KEY') message = `duplicate key \`${text.slice(e.pos[0], e.pos[1]).trim() || '?'}\` in this mapping`;
+    if (e.code === 'DUPLICATE_KEY') {
+      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/.exec(text.slice(e.pos[0], e.pos[0] + 300))?.[1] ?? '?';
+      message = `duplicate key \`${key.replace(/^["']|["']$/g, '')}\` in this mapping`;
+    }
     diags.push(loc.diag('error', `yaml-${e.code.toLowerCase().replace(/_/g, '-')}`, loc.at(e.pos[0], e.pos[1], ''), message, yamlErrorHint(e.code)));
   }
   if (diags.length) return { diagnostics: diags };
@@ -491,7 +511,9 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
   const parsed = configSchema.safeParse(js);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) diags.push(...issueToDiagnostic(issue, doc, js, loc));
-    return { diagnostics: diags };
+    // `namespace:` already says "did you mean `namespaces`?"; "missing `namespaces`" would be noise.
+    const suggested = new Set(diags.filter((x) => x.code === 'unknown-key' && x.hint?.startsWith('did you mean')).map((x) => `${x.path.replace(/[^.[\]]+$/, '')}${/`(.+)`/.exec(x.hint!)?.[1]}`));
+    return { diagnostics: diags.filter((x) => !(x.code === 'missing-key' && suggested.has(x.path))) };
   }
   const config = parsed.data;
   const entries: EntrySource[] = config.namespaces.map((entry, i) => ({

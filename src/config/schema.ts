@@ -245,6 +245,9 @@ export function netnsPatternProblem(v: string): string | undefined {
   if (v === '.' || v === '..' || v.includes('..')) return 'may not contain ".."';
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(v)) return 'may not contain control characters';
+  // Names end up in paths and in messages people paste into shells; real
+  // namespace names (ip netns, CNI, Docker) never need these.
+  if (/[\s;&|$`'"<>()\\]/.test(v)) return 'may not contain whitespace or the characters ; & | $ ` \' " < > ( ) \\';
   return undefined;
 }
 
