@@ -6,7 +6,7 @@ import { canonicalAddress } from '../core/address.js';
 import type { DesiredNamespace, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
-import { finding, type Finding } from './findings.js';
+import { finding, sortFindings, type Finding } from './findings.js';
 
 export interface NamespaceFacts {
   netns: string;
@@ -510,7 +510,7 @@ export const RULE_CHECKS = [
   checkConnections,
 ];
 
-/** Every rule over one namespace's facts. */
+/** Every rule over one namespace's facts, sorted severity first. */
 export function diagnoseNamespace(f: NamespaceFacts): Finding[] {
   const out = RULE_CHECKS.flatMap((check) => check(f));
   if (f.connectionsError) {
@@ -524,5 +524,5 @@ export function diagnoseNamespace(f: NamespaceFacts): Finding[] {
       }),
     );
   }
-  return out;
+  return sortFindings(out);
 }
