@@ -34,7 +34,7 @@ function loadLive(text: string): LiveNamespace {
     limits: { subflows: 2, addAddrAccepted: 0, ...raw.limits },
     mptcp: raw.mptcp ?? {},
     rpFilter: raw.rpFilter ?? {},
-    links: (raw.links ?? []).map((l) => ({ up: true, lowerUp: true, ...l })),
+    links: (raw.links ?? []).map((l) => ({ ...l, up: l.up ?? true, lowerUp: l.lowerUp ?? true })),
     addresses: (raw.addresses ?? []).map((a) => ({
       family: addressFamily(String(a.address)),
       prefixlen: 24,
