@@ -1,10 +1,12 @@
 // The watch daemon on the real kernel, real files and real HTTP: every namespace
 // here is the test's own; the config never names `host`.
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, uniqueName, veth } from './helpers/netns.js';
-import { atomicWrite, eventually, metrics, metricValue, startTestDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, sh, uniqueName, veth } from './helpers/netns.js';
+import { DaemonConflicts } from '../src/daemon/conflicts.js';
+import { eventually, metrics, metricValue, startTestDaemon, tempDir, type Sample, type TestDaemon } from './helpers/daemon.js';
 
 const created: string[] = [];
 const running: TestDaemon[] = [];
@@ -65,7 +67,7 @@ namespaces:
     ip('-n', ns, 'mptcp', 'limits', 'set', 'subflows', '1');
     await eventually('drift repaired', () => addresses(ns).join() === '192.0.2.1,198.51.100.1' && ipLimits(ns).subflows === 3, 3000);
 
-    const m = await eventually('drift counted', async () => {
+    const m: Sample[] = await eventually('drift counted', async () => {
       const s = await metrics(d.url);
       return (metricValue(s, 'mptcp_reconciler_drift_total', { netns: ns }) ?? 0) >= 2 ? s : undefined;
     });
@@ -186,5 +188,35 @@ namespaces:
     expect(metricValue(m, 'mptcp_reconciler_operations_total', { op: 'add' }) ?? 0).toBe(0);
     expect(metricValue(m, 'mptcp_reconciler_drift_total', { netns: ns })).toBeGreaterThanOrEqual(3);
     expect(d.lines().some((l) => l.msg === 'would apply (observe mode)' && l.op === 'add')).toBe(true);
+  });
+
+  it('leaves a namespace alone where another manager runs (conflicts: fail) and exports who', async () => {
+    const ns = netns();
+    const t = tempDir('conflict');
+    dirs.push(t.cleanup);
+    // A process whose name is mptcpd, living in the test namespace only.
+    const fake = join(t.dir, 'mptcpd');
+    copyFileSync('/bin/sleep', fake);
+    const child = spawn('ip', ['netns', 'exec', ns, fake, '60'], { stdio: 'ignore' });
+    try {
+      const file = configFile(`version: 1
+namespaces:
+  - netns: ${ns}
+    endpoints:
+      - { address: 192.0.2.88, flags: [signal] }
+`);
+      await eventually('fake mptcpd running', () => sh('pgrep', ['-x', 'mptcpd']).trim() !== '');
+      // An empty /etc: only the running process counts as evidence.
+      const d = await start(file, { conflicts: new DaemonConflicts({ procRoot: '/proc', etcRoot: t.dir }) });
+      const m = await metrics(d.url);
+      expect(metricValue(m, 'mptcp_reconciler_conflict', { netns: ns, manager: 'mptcpd' })).toBe(1);
+      expect(metricValue(m, 'mptcp_reconciler_passes_total', { result: 'conflict' })).toBeGreaterThanOrEqual(1);
+      expect(ipEndpoints(ns)).toEqual([]);
+      const st = d.daemon.status().namespaces[ns]!;
+      expect(st.conflicts.map((c) => c.manager)).toContain('mptcpd');
+      expect(st.converged).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

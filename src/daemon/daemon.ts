@@ -12,6 +12,8 @@ import type { NamespaceKernel } from '../kernel/api.js';
 import type { EventSocket, EventSocketHandlers } from '../kernel/events.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type ListenAddress } from '../http/server.js';
+import type { ConflictGate } from '../apply/reconcile.js';
+import type { DaemonConflicts, PassConflicts } from './conflicts.js';
 import { DaemonMetrics, type PassResultLabel } from './metrics.js';
 import { Scheduler, type BackoffOptions } from './scheduler.js';
 import { watchConfig, watchNetnsDir, type Watcher } from './watchers.js';
@@ -41,6 +43,7 @@ export interface ReconcileCall {
   passId: string;
   logger: Logger;
   signal: AbortSignal;
+  conflictGate?: ConflictGate;
 }
 
 /** The pieces the loop drives; the real ones are in deps.ts, tests may inject fakes. */
@@ -74,6 +77,8 @@ export interface DaemonOptions {
   backoff?: BackoffOptions;
   /** Debounce of file-system triggers (ms). */
   debounceMs?: number;
+  /** Conflict detection with other managers; without it nothing is checked. */
+  conflicts?: DaemonConflicts;
 }
 
 export interface NamespaceStatus {
@@ -148,8 +153,9 @@ function sameIdentity(a: Handles['identity'], b: Handles['identity']): boolean {
   return a?.dev === b?.dev && a?.ino === b?.ino;
 }
 
-function passLabel(mode: Mode, r: PassResult): PassResultLabel {
+function passLabel(mode: Mode, r: PassResult, deferred: boolean): PassResultLabel {
   if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
+  if (deferred && r.operations.length > 0) return 'conflict';
   if (r.errors.length > 0) return 'error';
   if (r.operations.length === 0) return 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
@@ -247,6 +253,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     scheduler.forget(ns);
     nsStatus.delete(ns);
     metrics.forget(ns);
+    opts.conflicts?.forget(ns);
     log.debug({ netns: ns, why }, 'namespace dropped');
     passDone(ns);
   }
@@ -297,6 +304,13 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     const started = performance.now();
     let result: PassResult;
     let crashed: unknown;
+    const pc: PassConflicts = { conflicts: [], deferred: false };
+    let mode = opts.mode;
+    // A fight (someone keeps undoing us) backs off: the pass still reads and reports, but writes nothing.
+    if (opts.conflicts && mode === 'enforce' && !opts.conflicts.mayApply(ns)) {
+      mode = 'observe';
+      pc.deferred = true;
+    }
     try {
       const h = ensureHandles(ns);
       if (!h) {
@@ -304,7 +318,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         return {};
       }
       const kernel = deps.openNamespace(ns);
-      result = await deps.reconcile(kernel, want, { mode: opts.mode, passId, logger: quietPassSummary(plog), signal: abort.signal });
+      const gate = opts.conflicts && h.identity ? opts.conflicts.gate(ns, h.identity, ns === 'host', pc) : undefined;
+      result = await deps.reconcile(kernel, want, {
+        mode,
+        passId,
+        logger: quietPassSummary(plog),
+        signal: abort.signal,
+        ...(gate ? { conflictGate: gate } : {}),
+      });
     } catch (err) {
       crashed = err;
       const e = err as Error & { op?: string; code?: string; retryable?: boolean; extack?: string };
@@ -320,7 +341,10 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     // Dropped or replaced while the pass ran: its result describes nothing we manage.
     if (!desired.has(ns)) return {};
 
-    const label = passLabel(opts.mode, result);
+    const label = passLabel(opts.mode, result, pc.deferred);
+    const conflicts: ConflictFindingLike[] = opts.conflicts ? pc.conflicts : (result.conflicts ?? []);
+    const activeManagers = [...new Set(conflicts.filter((c) => (c as { active?: boolean }).active !== false).map((c) => c.manager))];
+    if (crashed === undefined) opts.conflicts?.record(ns, result.applied === true && mode === 'enforce', result.operations, activeManagers[0]);
     metrics.passes.inc({ result: label });
     metrics.passDuration.observe(seconds);
     metrics.converged.set({ netns: ns }, result.converged ? 1 : 0);
@@ -328,8 +352,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     if (result.applied !== false && opts.mode === 'enforce') {
       for (const o of result.operations) if (o.result === 'ok') metrics.operations.inc({ op: o.op });
     }
-    const conflicts = result.conflicts ?? [];
-    metrics.setConflicts(ns, [...new Set(conflicts.map((c) => c.manager))]);
+    metrics.setConflicts(ns, activeManagers);
 
     const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
     st.passes++;
@@ -358,6 +381,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       ...(result.errors.length ? { errors: result.errors.map((e) => e.message) } : {}),
       ...(result.firstDifference ? { firstDifference: result.firstDifference } : {}),
       ...(retry ? { failures: st.consecutiveFailures } : {}),
+      ...(pc.deferred ? { deferred: 'a fight with another manager is backing off' } : {}),
+      ...(activeManagers.length ? { conflictsWith: activeManagers } : {}),
     };
     if (crashed !== undefined) plog.error({ ...line, err: crashed }, 'pass failed');
     else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
@@ -383,6 +408,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       const h = handles.get(ns);
       const isNew = !prev.has(ns);
       const replaced = h !== undefined && !sameIdentity(h.identity, deps.netnsIdentity(ns));
+      // A new config makes old repeated corrections meaningless for the fight detector.
+      if (reason.startsWith('config:')) opts.conflicts?.forget(ns);
       if (isNew || replaced || urgent) {
         if (isNew) log.info({ netns: ns, reason }, 'namespace managed');
         scheduler.mark(ns, reason, { urgent: true });

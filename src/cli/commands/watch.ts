@@ -3,6 +3,7 @@
 // src/daemon so that tests can start it in-process.
 import { nodeName } from '../../config/index.js';
 import { DaemonStartError, startDaemon, type Daemon, type Mode } from '../../daemon/daemon.js';
+import { DaemonConflicts } from '../../daemon/conflicts.js';
 import { realDeps } from '../../daemon/deps.js';
 import { formatDuration, parseDuration } from '../../daemon/duration.js';
 import { parseListen } from '../../http/server.js';
@@ -37,7 +38,8 @@ export function startWatch(raw: Record<string, unknown>, io: CliIO): Daemon {
   const node = nodeName({ node: o.node }, io.env);
   const logger = createLogger({ level });
   logger.info({ resync: formatDuration(resyncMs) }, 'starting');
-  return startDaemon({ file: o.file, node, mode, resyncMs, listen, logger, deps: realDeps() });
+  const conflicts = new DaemonConflicts({ procRoot: o.procRoot ?? '/proc', etcRoot: o.etcRoot ?? '/etc' });
+  return startDaemon({ file: o.file, node, mode, resyncMs, listen, logger, deps: realDeps(), conflicts });
 }
 
 export async function run(opts: Record<string, unknown>, io: CliIO): Promise<number> {
