@@ -1,7 +1,8 @@
 // `apply` and `plan` on the real kernel, through main(argv, io), with iproute2 as
 // the independent oracle. Every test uses its own namespaces; the host namespace is
 // only read (before and after) to prove it was never touched.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,22 @@ type JsonNs = {
 };
 function json(out: string): { node: string; namespaces: JsonNs[] } {
   return JSON.parse(out) as { node: string; namespaces: JsonNs[] };
+}
+
+/** Waits until a process named `comm` runs inside namespace `netns` (ip netns exec has exec'd it). */
+async function waitForComm(comm: string, netns: string): Promise<void> {
+  const want = ip('netns', 'exec', netns, 'readlink', '/proc/self/ns/net').trim();
+  for (let i = 0; i < 200; i++) {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm && readlinkSync(`/proc/${pid}/ns/net`) === want) return;
+      } catch {
+        /* exited */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no ${comm} process appeared in ${netns}`);
 }
 
 beforeAll(() => {
@@ -240,6 +257,42 @@ namespaces:
     const strip = (eps: ReturnType<typeof ipEndpoints>) => eps.map(({ dev: _d, ...e }) => e);
     expect(strip(ipEndpoints(b))).toEqual(strip(ipEndpoints(a)));
     expect(ipLimits(b)).toEqual(ipLimits(a));
+  });
+
+  it('refuses to fight a NetworkManager running in the namespace (conflicts: fail), and manages it with warn', async () => {
+    const a = ns('ap');
+    // A process whose comm is NetworkManager, living in the test namespace only.
+    const bin = join(dir, 'NetworkManager');
+    copyFileSync('/bin/sleep', bin);
+    const nm = spawn('ip', ['netns', 'exec', a, bin, '120'], { stdio: 'ignore' });
+    try {
+      await waitForComm('NetworkManager', a);
+      const entry = (policy: string) => `version: 1
+namespaces:
+  - netns: ${a}
+    conflicts: ${policy}
+    limits: { subflows: 5 }
+    endpoints:
+      - { address: 192.0.2.80, flags: [subflow] }
+`;
+      const r = await cli('apply', '-f', config(entry('fail')), '-o', 'json');
+      expect(r.code).toBe(1);
+      const n = json(r.out).namespaces[0]! as JsonNs & { conflicts: { manager: string; pid?: number; fix: string }[] };
+      expect(n.conflicts[0]!.manager).toBe('NetworkManager');
+      expect(n.conflicts[0]!.fix).toMatch(/mptcp-flags/);
+      expect(n.errors[0]!.message).toMatch(/not changed \(conflicts: fail\).*NetworkManager/);
+      expect(ipLimits(a).subflows).toBe(2);
+      expect(ipEndpoints(a)).toEqual([]);
+      const t = await cli('apply', '-f', config(entry('fail')));
+      expect(t.out).toMatch(/NetworkManager \(pid \d+\)[\s\S]*fix: /);
+
+      const w = await cli('apply', '-f', config(entry('warn')));
+      expect(w.code).toBe(0);
+      expect(w.out).toMatch(/warning: .*changing despite NetworkManager/);
+      expect(ipLimits(a).subflows).toBe(5);
+    } finally {
+      nm.kill('SIGKILL');
+    }
   });
 
   it('leaves a config error with positioned diagnostics and applies nothing', async () => {

@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { reconcileAll, reconcileNamespace, type ReconcileOptions } from '../src/apply/reconcile.js';
 import type { DesiredNamespace } from '../src/core/model.js';
+import { declaredScope, decide } from '../src/conflicts/index.js';
 import { KernelError, type NamespaceKernel } from '../src/kernel/api.js';
 import { closeNamespace, openNamespace } from '../src/kernel/namespace.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, uniqueName } from './helpers/netns.js';
@@ -158,14 +159,18 @@ describe('reconcileNamespace', () => {
     const a = ns();
     const r = await reconcileNamespace(openNamespace(a), desired(a, { limits: { subflows: 7 } }), {
       mode: 'enforce',
-      conflictGate: () => ({
-        action: 'block',
-        conflicts: [{ manager: 'NetworkManager', evidence: ['process NetworkManager (pid 812)'], fix: 'set connection.mptcp-flags=disabled' }],
-      }),
+      conflictGate: ({ netns, desired: d }) =>
+        decide(
+          d.conflicts,
+          [{ manager: 'NetworkManager', kind: 'process', active: true, pid: 812, detail: 'adds endpoints', managesEndpoints: true, managesLimits: true, fix: 'set connection.mptcp-flags=disabled' }],
+          undefined,
+          { netns, scope: declaredScope(d) },
+        ),
     });
     expect(r.converged).toBe(false);
     expect(r.operations[0]!.result).toBe('skipped');
-    expect(r.errors[0]!.message).toMatch(/NetworkManager.*nothing changed.*pid 812.*mptcp-flags=disabled/);
+    expect(r.errors[0]!.message).toMatch(/not changed \(conflicts: fail\).*NetworkManager \(pid 812\)[\s\S]*fix: set connection.mptcp-flags=disabled/);
+    expect(r.conflicts.map((c) => c.manager)).toEqual(['NetworkManager']);
     expect(ipLimits(a).subflows).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import type { MptcpKey } from '../config/schema.js';
 import { endpointKey } from '../core/address.js';
 import { planNamespace } from '../core/plan.js';
 import { verifyNamespace } from '../core/verify.js';
+import type { Conflict, Decision } from '../conflicts/index.js';
 
 /** The subset of pino the shell uses; pino loggers fit, and so does nothing at all. */
 export interface Logger {
@@ -19,21 +20,11 @@ export interface Logger {
   debug(obj: object, msg?: string): void;
 }
 
-/** Another manager seen writing this namespace (from src/conflicts). */
-export interface ConflictFinding {
-  /** e.g. "NetworkManager", "mptcpd". */
-  manager: string;
-  /** What shows it, e.g. "process NetworkManager (pid 812)", "/etc/mptcpd/mptcpd.conf". */
-  evidence: string[];
-  /** How to stop the fight, e.g. "set connection.mptcp-flags=disabled". */
-  fix?: string;
-}
-
-/** block: change nothing in the namespace; report: change it and report the findings. */
-export interface ConflictVerdict {
-  action: 'block' | 'report' | 'none';
-  conflicts: ConflictFinding[];
-}
+/**
+ * What src/conflicts decided for one namespace this pass: `block` (conflicts: fail
+ * with an active manager) changes nothing; otherwise the conflicts are reported.
+ */
+export type ConflictVerdict = Pick<Decision, 'block' | 'report' | 'conflicts' | 'message'>;
 
 export type ConflictGate = (ctx: {
   netns: string;
@@ -60,7 +51,10 @@ export type OpResult = NamespaceResult['operations'][number] & {
 
 export interface ReconcileResult extends NamespaceResult {
   operations: OpResult[];
-  conflicts: ConflictFinding[];
+  /** Other managers found writing this namespace (also when they did not block). */
+  conflicts: Conflict[];
+  /** Things to tell the user that are not errors (conflicts under `warn`). */
+  warnings: string[];
   /** True when the operations were written to the kernel (enforce mode, not blocked). */
   applied: boolean;
   /** Every difference verify found, first one also in firstDifference. */
@@ -72,6 +66,10 @@ export function liveSelection(desired: DesiredNamespace): LiveSelection {
   const eps = desired.endpoints;
   const rpIfaces = Object.keys(desired.rpFilter);
   const mptcpKeys = Object.keys(desired.mptcp) as MptcpKey[];
+  // The path manager in use tells whether someone switched to userspace (a conflict), so
+  // it is read whenever endpoints or limits are managed; it is one small procfs read.
+  const managesPm = eps !== undefined || desired.limits.subflows !== undefined || desired.limits.addAddrAccepted !== undefined;
+  if (managesPm && !mptcpKeys.includes('pathManager')) mptcpKeys.push('pathManager');
   const usesDev = (eps ?? []).some((e) => e.dev !== undefined);
   return {
     endpoints: eps !== undefined,
@@ -180,6 +178,7 @@ export async function reconcileNamespace(
     pending: plan.pending,
     errors: plan.errors.map((message) => ({ message })),
     conflicts: [],
+    warnings: [],
     applied: false,
     differences: [],
   };
@@ -188,12 +187,13 @@ export async function reconcileNamespace(
   if (opts.conflictGate) {
     const verdict = await opts.conflictGate({ netns: desired.netns, desired, live, plan });
     result.conflicts = verdict.conflicts;
-    for (const c of verdict.conflicts) {
-      const msg = conflictMessage(desired.netns, c, verdict.action === 'block');
-      if (verdict.action === 'block') result.errors.push({ message: msg, op: 'conflict' });
-      (verdict.action === 'block' ? log?.error : log?.warn)?.call(log, { ...ctx, manager: c.manager, evidence: c.evidence }, msg);
+    blocked = verdict.block;
+    if (blocked) result.errors.push({ message: verdict.message, op: 'conflict' });
+    else if (verdict.report && verdict.message) result.warnings.push(verdict.message);
+    if (verdict.report && verdict.message) {
+      const managers = [...new Set(verdict.conflicts.map((c) => c.manager))];
+      (blocked ? log?.error : log?.warn)?.call(log, { ...ctx, managers, conflicts: verdict.conflicts.length }, verdict.message);
     }
-    blocked = verdict.action === 'block';
   }
 
   if (opts.mode === 'observe' || blocked) {
@@ -279,12 +279,6 @@ async function goneNow(kernel: NamespaceKernel, id: number, ep: { address: strin
   }
 }
 
-export function conflictMessage(netns: string, c: ConflictFinding, blocking: boolean): string {
-  const head = blocking
-    ? `netns ${netns}: ${c.manager} also manages MPTCP here; nothing changed (conflicts: fail)`
-    : `netns ${netns}: ${c.manager} also manages MPTCP here`;
-  return `${head}; evidence: ${c.evidence.join('; ')}${c.fix ? `; fix: ${c.fix}` : ''}`;
-}
 
 export interface ReconcileAllOptions extends ReconcileOptions {
   /** The kernel layer's openNamespace; injected so that this module stays testable. */
@@ -303,6 +297,7 @@ export function emptyResult(netns: string, message: string, extra: Partial<Recon
     pending: [],
     errors: [{ message }],
     conflicts: [],
+    warnings: [],
     applied: false,
     differences: [],
     ...extra,

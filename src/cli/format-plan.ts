@@ -193,8 +193,13 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
       const res = opts.applied && o.result ? `: ${resultText(o, opts.color)}` : '';
       out.push(`  ${i + 1}. ${describeOperation(o)}${marks}${reason}${res}`);
     });
+    for (const w of r.warnings) out.push(w.split('\n').map((l) => `  warning: ${l}`).join('\n'));
     for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);
     for (const e of r.errors) {
+      if (e.op === 'conflict') {
+        out.push(e.message.split('\n').map((l) => `  ${l}`).join('\n'));
+        continue;
+      }
       const extra = e.errno && !e.message.includes(e.errno) ? ` [${e.errno}]` : '';
       out.push(`  error: ${e.message}${extra}`);
     }
@@ -218,6 +223,7 @@ export function toJsonDoc(node: string, results: readonly ReconcileResult[]): ob
       };
       if (r.firstDifference !== undefined) ns.firstDifference = r.firstDifference;
       if (r.conflicts.length) ns.conflicts = r.conflicts;
+      if (r.warnings.length) ns.warnings = r.warnings;
       return ns;
     }),
   };

@@ -14,6 +14,7 @@ import {
   type ConflictGate,
   type ReconcileResult,
 } from '../../apply/reconcile.js';
+import { createConflictGate } from '../../apply/conflict-gate.js';
 import { SnapshotKernel } from '../../apply/snapshot-kernel.js';
 import type { CliIO } from '../io.js';
 import { UsageError } from '../io.js';
@@ -78,11 +79,14 @@ export async function runPass(
     netnsSelected(opts.netns, d.netns),
   );
 
+  // Another manager in a namespace is judged from this host's /proc and /etc, which
+  // say nothing about the machine a snapshot came from.
+  const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate());
   const lives = new Map<string, LiveNamespace>();
   const results = await reconcileAll(desired, {
     mode,
     existing,
-    ...(extra.conflictGate ? { conflictGate: extra.conflictGate } : {}),
+    ...(conflictGate ? { conflictGate } : {}),
     onLive: (live) => lives.set(live.netns, live),
     openNamespace: snapshot
       ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
