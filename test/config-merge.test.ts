@@ -16,7 +16,7 @@ import {
   resolveNamespace,
 } from '../src/config/index.js';
 import { configSchema } from '../src/config/schema.js';
-import type { Config, NamespaceEntry } from '../src/config/schema.js';
+import type { Config, EndpointConfig, NamespaceEntry } from '../src/config/schema.js';
 
 function cfg(text: string): Config {
   const r = parseConfigText(text, 't.yaml');
@@ -215,8 +215,8 @@ namespaces:
   const nodesPool = ['edge-*', 'edge-1', 'core-?', '*'];
   const endpointArb = fc.oneof(
     fc.record({ address: fc.constantFrom('192.0.2.1', '::ffff:192.0.2.1', '192.0.2.2', '2001:db8::1'), flags: fc.subarray(['subflow', 'backup', 'fullmesh'] as const, { minLength: 0 }).map((f) => (f.includes('fullmesh') ? [...new Set(['subflow' as const, ...f])] : f)) }, { requiredKeys: ['address'] }),
-    fc.record({ address: fc.constantFrom('192.0.2.1', '198.51.100.1'), port: fc.constantFrom(10000, 10001), flags: fc.constant(['signal' as const]), id: fc.integer({ min: 1, max: 255 }) }, { requiredKeys: ['address', 'port', 'flags'] }),
-    fc.record({ dev: fc.constantFrom('eth0', 'usb0'), family: fc.constantFrom('ipv4' as const, 'ipv6' as const, 'any' as const), flags: fc.constant(['subflow' as const]) }, { requiredKeys: ['dev'] }),
+    fc.record({ address: fc.constantFrom('192.0.2.1', '198.51.100.1'), port: fc.constantFrom(10000, 10001), flags: fc.constant(['signal'] as EndpointConfig['flags']), id: fc.integer({ min: 1, max: 255 }) }, { requiredKeys: ['address', 'port', 'flags'] }),
+    fc.record({ dev: fc.constantFrom('eth0', 'usb0'), family: fc.constantFrom('ipv4' as const, 'ipv6' as const, 'any' as const), flags: fc.constant(['subflow'] as EndpointConfig['flags']) }, { requiredKeys: ['dev'] }),
   );
   const entryArb: fc.Arbitrary<NamespaceEntry> = fc.record(
     {
