@@ -15,6 +15,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { configSchema } from '../src/config/schema.js';
 import { main } from '../src/cli/main.js';
+import { parseListen } from '../src/http/server.js';
 import { build, find, readYamlDocuments, type Resource } from './deploy-kustomize.js';
 
 const K8S = fileURLToPath(new URL('../deploy/kubernetes', import.meta.url));
@@ -227,8 +228,10 @@ describe('DaemonSet', () => {
     const env = (name: string) => c.env.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
     expect(env('NODE_NAME')).toBe('spec.nodeName');
     expect(env('POD_IP')).toBe('status.podIP');
-    const listen = flag(c.args, '--listen');
+    const listen = flag(c.args, '--listen')!;
     expect(listen).toBe('$(POD_IP):9808');
+    // What the kubelet makes of it on an IPv4 node is an address the daemon accepts.
+    expect(parseListen(listen.replace('$(POD_IP)', '192.0.2.7'))).toEqual({ host: '192.0.2.7', port: 9808 });
     // Kubernetes expands $(VAR) only for variables declared before use in env.
     expect(c.env.map((e) => e.name)).toContain('POD_IP');
     const metrics = c.ports.find((p) => p.name === 'metrics')!;
