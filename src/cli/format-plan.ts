@@ -2,7 +2,6 @@
 // state against the desired state (both in the config format, restricted to the
 // keys the config declares, so the diff shows only what the reconciler may
 // change), then the numbered operations. `-o json` is the DESIGN.md §3 shape.
-import { styleText } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import YAML from 'yaml';
 import type { RpFilterValue } from '../config/schema.js';
@@ -13,6 +12,12 @@ import type { DesiredNamespace, LiveEndpoint, LiveNamespace, Operation } from '.
 import type { OpResult, ReconcileResult } from '../apply/reconcile.js';
 
 const RP_NAMES = ['off', 'strict', 'loose'] as const;
+
+// The caller decides whether to colour (io.stdout.isTTY), so no library that second-guesses it.
+const ANSI = { bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' } as const;
+function styleText(style: keyof typeof ANSI, s: string): string {
+  return `${ANSI[style]}${s}\x1b[0m`;
+}
 
 function rpName(v: RpFilterValue | number): string | number {
   if (typeof v === 'string') return v;

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { formatDiagnostics, loadConfig, missingNamespaces, nodeName, resolveAll } from '../../config/index.js';
 import { globMatch, isGlob } from '../../core/glob.js';
+import { netnsPatternProblem } from '../../config/schema.js';
 import { parseLiveSnapshot } from '../../core/live-to-config.js';
 import type { DesiredNamespace, LiveNamespace } from '../../core/model.js';
 import {
@@ -64,6 +65,10 @@ export async function runPass(
   extra: { conflictGate?: ConflictGate } = {},
 ): Promise<PassOutcome | undefined> {
   if (!opts.file) throw new UsageError('-f PATH is required');
+  if (opts.netns !== undefined) {
+    const p = netnsPatternProblem(opts.netns);
+    if (p) throw new UsageError(`--netns "${opts.netns}" ${p}`);
+  }
   const node = nodeName(opts, io.env);
   const loaded = await loadConfig(opts.file, { cwd: io.cwd, node });
   if (!loaded.ok) {
@@ -125,7 +130,8 @@ export function printPass(outcome: PassOutcome, opts: PassOptions, io: CliIO, ap
     io.stdout.write(`${JSON.stringify(toJsonDoc(outcome.node, outcome.reports.map((r) => r.result)), null, 2)}\n`);
     return;
   }
-  io.stdout.write(renderText(outcome.reports, { color: io.stdout.isTTY === true, applied }));
+  const color = io.stdout.isTTY === true && !io.env.NO_COLOR;
+  io.stdout.write(renderText(outcome.reports, { color, applied }));
 }
 
 function hasChanges(r: ReconcileResult): boolean {
