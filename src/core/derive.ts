@@ -40,8 +40,10 @@ export function endpointLabel(address: string, port?: number): string {
 
 function isLinkLocal(a: LiveAddress): boolean {
   if (a.scope === 'link' || a.scope === 253) return true;
-  // fe80::/10: the first 10 bits are 1111111010.
-  return a.family === 6 && /^fe[89ab]/i.test(canonicalAddress(a.address));
+  // fe80::/10 (the first 10 bits are 1111111010), and IPv4 169.254/16, which is
+  // often configured with global scope but never routed beyond the link.
+  const addr = canonicalAddress(a.address);
+  return a.family === 6 ? /^fe[89ab]/i.test(addr) : addr.startsWith('169.254.');
 }
 
 function isGlobal(a: LiveAddress): boolean {
