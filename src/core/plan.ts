@@ -56,11 +56,11 @@ function liveSpec(live: LiveNamespace, l: LiveEndpoint): EndpointSpec {
   };
 }
 
-function desiredSpec(d: ResolvedEndpoint, withId = true): EndpointSpec {
+function desiredSpec(d: ResolvedEndpoint): EndpointSpec {
   return {
     address: d.address,
     ...(d.port !== undefined && { port: d.port }),
-    ...(withId && d.id !== undefined && { id: d.id }),
+    ...(d.id !== undefined && { id: d.id }),
     flags: d.flags,
     ...(d.dev !== undefined && { dev: d.dev }),
     ...(d.ifindex !== undefined && { ifindex: d.ifindex }),
@@ -224,9 +224,8 @@ function endpointOps(
   //    state holds more than 8, the new endpoints declared last are left out (and
   //    reported) while everything else still converges: adding a prefix of the
   //    declared list is more useful than refusing the whole namespace.
-  const live_count = live.endpoints.length;
-  const isLive = (a: Action) => !a.blocked;
-  let finalCount = live_count - prunes.length + actions.filter((a) => isLive(a) && a.kind === 'new').length;
+  const liveCount = live.endpoints.length;
+  let finalCount = liveCount - prunes.length + actions.filter((a) => !a.blocked && a.kind === 'new').length;
   if (finalCount > MAX_ENDPOINTS) {
     const dropped: string[] = [];
     for (let i = actions.length - 1; i >= 0 && finalCount > MAX_ENDPOINTS; i--) {
@@ -259,7 +258,7 @@ function endpointOps(
   //    is checked before the duplicate). After the deletes the count only rises,
   //    so it is enough to check the count right after them.
   const afterDeletes = () =>
-    live_count - prunes.length - actions.filter((a) => !a.blocked && (a.kind === 'replace' || a.kind === 'implicit-replace')).length;
+    liveCount - prunes.length - actions.filter((a) => !a.blocked && (a.kind === 'replace' || a.kind === 'implicit-replace')).length;
   const implicitAdds = actions.filter((a) => !a.blocked && a.kind === 'implicit-add');
   if (implicitAdds.length > 0 && afterDeletes() >= MAX_ENDPOINTS) {
     const a = implicitAdds[0]!;
