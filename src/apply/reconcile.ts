@@ -42,6 +42,11 @@ export interface ReconcileOptions {
   conflictGate?: ConflictGate;
   /** Sees the live state each pass planned from (plan output shows it as a diff). */
   onLive?: (live: LiveNamespace, plan: NamespacePlan) => void;
+  /**
+   * Called just before each operation is written. A test seam: fault tests delete a
+   * namespace or an interface, or stop the daemon, exactly between two operations.
+   */
+  beforeOperation?: (op: Operation, index: number) => void | Promise<void>;
 }
 
 export type OpResult = NamespaceResult['operations'][number] & {
@@ -224,6 +229,7 @@ export async function reconcileNamespace(
       continue;
     }
     try {
+      await opts.beforeOperation?.(ops[i]!, i);
       await runOp(kernel, ops[i]!, live);
       r.result = 'ok';
       log?.info({ ...ctx, op: ops[i]!.op, what: describeOp(ops[i]!), reason: ops[i]!.reason }, 'change applied');
@@ -316,6 +322,10 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
   const worker = async () => {
     for (let i = next++; i < desired.length; i = next++) {
       const d = desired[i]!;
+      if (opts.signal?.aborted) {
+        results[i] = emptyResult(d.netns, `netns ${d.netns}: not reconciled: stopping`);
+        continue;
+      }
       if (d.netns !== 'host' && existing && !existing.has(d.netns)) {
         results[i] = emptyResult(d.netns, notFoundMessage(d.netns));
         opts.logger?.warn({ passId: opts.passId, netns: d.netns }, notFoundMessage(d.netns));
