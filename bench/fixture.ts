@@ -67,9 +67,14 @@ export function destroyFleet(fleet: Fleet): void {
 }
 
 /** The oracle: is every namespace at the benchmark's desired state, per iproute2? */
-export function checkConverged(fleet: Fleet): { ok: boolean; problems: string[] } {
+export function checkConverged(
+  fleet: Fleet,
+  want: { subflows: number; addAddrAccepted: number } = { subflows: 8, addAddrAccepted: 8 },
+  names: readonly string[] = fleet.names,
+): { ok: boolean; problems: string[] } {
   const problems: string[] = [];
-  for (const ns of fleet.names) {
+  const limitsRe = new RegExp(`add_addr_accepted ${want.addAddrAccepted} subflows ${want.subflows}\\b`);
+  for (const ns of names) {
     const eps = JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'mptcp', 'endpoint', 'show'], { encoding: 'utf8' }) || '[]') as {
       address: string;
       dev?: string;
@@ -79,7 +84,7 @@ export function checkConverged(fleet: Fleet): { ok: boolean; problems: string[] 
     const have = eps.filter((e) => e.subflow).map((e) => `${e.address} ${e.dev}`).sort();
     if (JSON.stringify(want) !== JSON.stringify(have) || eps.length !== 8) problems.push(`${ns}: endpoints ${JSON.stringify(eps)}`);
     const limits = execFileSync('ip', ['-n', ns, 'mptcp', 'limits'], { encoding: 'utf8' });
-    if (!/add_addr_accepted 8 subflows 8/.test(limits)) problems.push(`${ns}: limits ${limits.trim()}`);
+    if (!limitsRe.test(limits)) problems.push(`${ns}: limits ${limits.trim()}`);
     const rp = execFileSync(
       'ip',
       ['netns', 'exec', ns, 'cat', ...IFACES.map((d) => `/proc/sys/net/ipv4/conf/${d}/rp_filter`)],
@@ -91,16 +96,23 @@ export function checkConverged(fleet: Fleet): { ok: boolean; problems: string[] 
   return { ok: problems.length === 0, problems };
 }
 
-/** The desired state of the benchmark as a config file for our CLI. */
-export function fleetConfig(fleet: Fleet): string {
+/**
+ * The desired state of the benchmark as a config file for our CLI. `derived`
+ * declares veth1's endpoints as interface-derived (`dev: veth1`, no address): the
+ * same 8 endpoints while veth1 keeps its 4 addresses, and one more per address
+ * added later (the watch benchmark's address events).
+ */
+export function fleetConfig(fleet: Fleet, opts: { derived?: boolean; subflows?: number } = {}): string {
+  const explicit = opts.derived ? ADDRESSES.filter((a) => a.dev !== 'veth1') : ADDRESSES;
   return [
     'version: 1',
     'namespaces:',
     `  - netns: "${fleet.prefix}-*"`,
-    '    limits: { subflows: 8, addAddrAccepted: 8 }',
+    `    limits: { subflows: ${opts.subflows ?? 8}, addAddrAccepted: 8 }`,
     '    rpFilter: { veth0: loose, veth1: loose }',
     '    endpoints:',
-    ...ADDRESSES.map((a) => `      - { address: ${a.address}, dev: ${a.dev}, flags: [subflow] }`),
+    ...explicit.map((a) => `      - { address: ${a.address}, dev: ${a.dev}, flags: [subflow] }`),
+    ...(opts.derived ? ['      - { dev: veth1, family: ipv4, flags: [subflow] }'] : []),
     '',
   ].join('\n');
 }

@@ -1,0 +1,564 @@
+// `npm run bench`: our CLI, the in-process pass and the watch daemon against the
+// iproute2 baseline on a fleet of N throwaway namespaces. Every timed run is
+// followed by an iproute2 check of the whole fleet, so a fast wrong answer fails
+// the bench instead of winning it.
+//
+//   npm run bench -- --n 200 --runs 3 --idle 60
+//   (or BENCH_N, BENCH_RUNS, BENCH_IDLE; --skip-watch for the one-shot parts only)
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { reconcileAll } from '../src/apply/reconcile.js';
+import { loadConfig, resolveAll } from '../src/config/index.js';
+import type { DesiredNamespace } from '../src/core/model.js';
+import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
+import { listNamespaces } from '../src/kernel/netns.js';
+import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
+import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+// dist/bench/run.js -> repo root is two levels up.
+const ROOT = resolve(here, '..', '..');
+const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
+
+interface Args {
+  n: number;
+  runs: number;
+  idleSeconds: number;
+  resyncMs: number;
+  skipWatch: boolean;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (flag: string, env: string, dflt: number): number => {
+    const i = argv.indexOf(flag);
+    const raw = i >= 0 ? argv[i + 1] : process.env[env];
+    if (raw === undefined) return dflt;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} ${raw}: expected a positive integer`);
+    return v;
+  };
+  const outIdx = argv.indexOf('--out');
+  return {
+    n: get('--n', 'BENCH_N', 200),
+    runs: get('--runs', 'BENCH_RUNS', 3),
+    idleSeconds: get('--idle', 'BENCH_IDLE', 60),
+    resyncMs: 5000,
+    skipWatch: argv.includes('--skip-watch'),
+    out: outIdx >= 0 ? resolve(argv[outIdx + 1]!) : join(ROOT, 'bench'),
+  };
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks without spinning, so a poll loop leaves the CPU to the daemon it measures. */
+const sleepSync = (ms: number): void => void Atomics.wait(sleepBuf, 0, 0, ms);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function round(v: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function assertConverged(fleet: Fleet, what: string, want?: { subflows: number; addAddrAccepted: number }): void {
+  const c = checkConverged(fleet, want);
+  if (!c.ok) throw new Error(`${what}: the fleet is not converged per iproute2:\n  ${c.problems.join('\n  ')}`);
+}
+
+function cli(args: string[]): { ms: number; status: number | null; stderr: string; stdout: string } {
+  const t0 = now();
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { ms: now() - t0, status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+function ip(args: string[]): string {
+  const r = spawnSync('ip', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+function ipEndpoints(ns: string): { address: string; id: number; dev?: string }[] {
+  return JSON.parse(ip(['-n', ns, '-j', 'mptcp', 'endpoint', 'show']) || '[]') as { address: string; id: number }[];
+}
+
+/** Polls (our own netlink, every 0.5 ms) until `done` holds; the elapsed ms since t0, or throws after `timeoutMs`. */
+async function pollUntil(t0: number, timeoutMs: number, what: string, done: () => Promise<boolean>): Promise<number> {
+  for (;;) {
+    if (await done()) return now() - t0;
+    if (now() - t0 > timeoutMs) throw new Error(`${what}: not seen within ${timeoutMs} ms`);
+    sleepSync(0.5);
+  }
+}
+
+async function hasEndpoint(ns: string, address: string): Promise<boolean> {
+  return (await openNamespace(ns).dumpEndpoints()).some((e) => e.address === address);
+}
+
+// ---------------------------------------------------------------- one-shot parts
+
+interface OneShotRun {
+  cliColdMs: number;
+  cliConvergedPlanMs: number;
+  cliConvergedApplyMs: number;
+  ipColdMs: number;
+  ipCheckMs: number;
+  passColdOpenMs: number;
+  passColdMs: number;
+  passConvergedOpenMs: number;
+  passConvergedMs: number;
+}
+
+async function desiredFor(cfgPath: string): Promise<DesiredNamespace[]> {
+  const loaded = await loadConfig(cfgPath, { node: 'bench' });
+  if (!loaded.ok) throw new Error(`bench config invalid: ${JSON.stringify(loaded.diagnostics)}`);
+  return resolveAll(loaded.config, 'bench', listNamespaces());
+}
+
+async function timedPass(desired: DesiredNamespace[], what: string): Promise<number> {
+  const existing = listNamespaces();
+  const t0 = now();
+  const results = await reconcileAll(desired, { mode: 'enforce', existing, openNamespace, concurrency: 8 });
+  const ms = now() - t0;
+  const bad = results.filter((r) => !r.converged || r.errors.length > 0);
+  if (bad.length) throw new Error(`${what}: ${bad.length} namespaces not converged: ${JSON.stringify(bad[0])}`);
+  return ms;
+}
+
+async function oneShotRun(fleet: Fleet, cfgPath: string, desired: DesiredNamespace[], log: (s: string) => void): Promise<OneShotRun> {
+  // Our CLI, a whole process each time.
+  resetFleet(fleet);
+  const cold = cli(['apply', '-f', cfgPath]);
+  if (cold.status !== 0) throw new Error(`apply (cold) exited ${cold.status}: ${cold.stderr}${cold.stdout.slice(-2000)}`);
+  assertConverged(fleet, 'CLI cold apply');
+  const plan = cli(['plan', '-f', cfgPath, '--detailed-exitcode']);
+  if (plan.status !== 0) throw new Error(`plan --detailed-exitcode on a converged fleet exited ${plan.status}: ${plan.stderr}`);
+  const apply = cli(['apply', '-f', cfgPath]);
+  if (apply.status !== 0) throw new Error(`apply (converged) exited ${apply.status}: ${apply.stderr}`);
+  assertConverged(fleet, 'CLI converged apply');
+  log(`  cli: cold apply ${round(cold.ms)} ms, converged plan ${round(plan.ms)} ms, converged apply ${round(apply.ms)} ms`);
+
+  // The iproute2 baseline, same work.
+  resetFleet(fleet);
+  const ipCold = runScript(coldApplyScript(fleet));
+  assertConverged(fleet, 'iproute2 cold apply');
+  const ipCheck = runScript(convergedCheckScript(fleet));
+  log(`  iproute2: cold ${round(ipCold)} ms, check ${round(ipCheck)} ms`);
+
+  // In-process, as the daemon runs it: first with handles opened inside the timing, then cached.
+  resetFleet(fleet);
+  closeAllNamespaces();
+  const passColdOpen = await timedPass(desired, 'in-process cold pass (opening handles)');
+  assertConverged(fleet, 'in-process cold pass (opening handles)');
+  const passConvergedSteady: number[] = [];
+  for (let i = 0; i < 5; i++) passConvergedSteady.push(await timedPass(desired, 'in-process converged pass'));
+  resetFleet(fleet);
+  const passCold = await timedPass(desired, 'in-process cold pass (cached handles)');
+  assertConverged(fleet, 'in-process cold pass (cached handles)');
+  closeAllNamespaces();
+  const passConvergedOpen = await timedPass(desired, 'in-process converged pass (opening handles)');
+  const passConverged = median(passConvergedSteady);
+  log(
+    `  in-process: cold ${round(passCold)} ms (incl. open ${round(passColdOpen)}), converged ${round(passConverged)} ms (incl. open ${round(passConvergedOpen)})`,
+  );
+  return {
+    cliColdMs: cold.ms,
+    cliConvergedPlanMs: plan.ms,
+    cliConvergedApplyMs: apply.ms,
+    ipColdMs: ipCold,
+    ipCheckMs: ipCheck,
+    passColdOpenMs: passColdOpen,
+    passColdMs: passCold,
+    passConvergedOpenMs: passConvergedOpen,
+    passConvergedMs: passConverged,
+  };
+}
+
+// ---------------------------------------------------------------- watch daemon
+
+interface WatchRun {
+  driftRepairMs: number;
+  addrEventMs: number;
+  addrRemovedMs: number;
+  editFirstMs: number;
+  editAllMs: number;
+}
+
+interface WatchResult {
+  readyMs: number;
+  runs: WatchRun[];
+  idle: { seconds: number; cpuPercent: number; passes: number }[];
+  vmRssMb: number;
+  vmHwmMb: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+function procStatus(pid: number): { rssMb: number; hwmMb: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" of comm: state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+async function passesTotal(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^mptcp_reconciler_passes_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1]);
+  return sum;
+}
+
+async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string) => void, setChild: (c: ChildProcess | undefined) => void): Promise<WatchResult> {
+  const cfg = join(dir, 'watch.yaml');
+  let subflows = 8;
+  writeFileSync(cfg, fleetConfig(fleet, { derived: true, subflows }));
+  resetFleet(fleet);
+  const port = await freePort();
+  const logPath = join(dir, 'watch.log');
+  const out = createWriteStream(logPath);
+  const t0 = now();
+  const child = spawn(
+    process.execPath,
+    [BIN, 'watch', '-f', cfg, '--listen', `127.0.0.1:${port}`, '--resync', `${args.resyncMs}ms`, '--log-level', 'warn', '--node', 'bench'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  setChild(child);
+  child.stdout!.pipe(out);
+  child.stderr!.pipe(out);
+  let exited: string | undefined;
+  child.on('exit', (code, sig) => (exited = `exited ${code ?? sig}`));
+  const fail = (what: string) => new Error(`${what}; daemon log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+
+  try {
+    for (;;) {
+      if (exited) throw fail(`watch ${exited} before it was ready`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (now() - t0 > 120_000) throw fail('watch not ready within 120 s');
+      await sleep(10);
+    }
+    const readyMs = now() - t0;
+    log(`  watch: ready after ${round(readyMs)} ms`);
+    assertConverged(fleet, 'watch first pass');
+
+    const runs: WatchRun[] = [];
+    for (let r = 0; r < args.runs; r++) {
+      const ns = fleet.names[(r * 7) % fleet.names.length]!;
+      // Drift: endpoints change without any notification, so only the resync finds it.
+      const victim = ipEndpoints(ns).find((e) => e.address === '192.0.2.1');
+      if (!victim) throw new Error(`${ns}: no endpoint 192.0.2.1 to delete`);
+      let t = now();
+      ip(['-n', ns, 'mptcp', 'endpoint', 'delete', 'id', String(victim.id)]);
+      const drift = await pollUntil(t, args.resyncMs + 2000, 'drift repair', () => hasEndpoint(ns, '192.0.2.1'));
+      if (!ipEndpoints(ns).some((e) => e.address === '192.0.2.1')) throw new Error('drift repair not confirmed by ip');
+
+      // Address events: the kernel holds at most 8 endpoints, so one of veth1's
+      // addresses goes away (its derived endpoint must follow) and comes back.
+      const extra = '198.51.100.4';
+      t = now();
+      ip(['-n', ns, 'addr', 'del', `${extra}/24`, 'dev', 'veth1']);
+      const addrGone = await pollUntil(t, args.resyncMs + 2000, 'address removal', async () => !(await hasEndpoint(ns, extra)));
+      if (ipEndpoints(ns).some((e) => e.address === extra)) throw new Error('address removal not confirmed by ip');
+      t = now();
+      ip(['-n', ns, 'addr', 'add', `${extra}/24`, 'dev', 'veth1', 'nodad']);
+      const addr = await pollUntil(t, args.resyncMs + 2000, 'address event', () => hasEndpoint(ns, extra));
+      if (!ipEndpoints(ns).some((e) => e.address === extra && e.dev === 'veth1')) throw new Error('address event endpoint not confirmed by ip');
+
+      // Config edit: atomic save (write + rename), the change must reach every namespace.
+      subflows = subflows === 8 ? 7 : 8;
+      const tmp = join(dir, `.watch.yaml.${r}`);
+      writeFileSync(tmp, fleetConfig(fleet, { derived: true, subflows }));
+      const ks = fleet.names.map((n) => openNamespace(n));
+      const left = new Set(ks);
+      let first = 0;
+      t = now();
+      renameSync(tmp, cfg);
+      const all = await pollUntil(t, 10_000, 'config edit', async () => {
+        for (const k of left) {
+          if ((await k.getLimits()).subflows === subflows) {
+            left.delete(k);
+            if (!first) first = now() - t;
+          }
+        }
+        return left.size === 0;
+      });
+      assertConverged(fleet, 'watch after config edit', { subflows, addAddrAccepted: 8 });
+      const run = { driftRepairMs: drift, addrEventMs: addr, addrRemovedMs: addrGone, editFirstMs: first, editAllMs: all };
+      log(`  watch run ${r + 1}: drift ${round(drift)} ms, address->endpoint ${round(addr)} ms (removal ${round(addrGone)}), edit->first ${round(first)} ms, all ${round(all)} ms`);
+      runs.push(run);
+    }
+    if (subflows !== 8) {
+      // Back to the fleet's standard state for the idle measurement.
+      subflows = 8;
+      writeFileSync(join(dir, '.watch.yaml.end'), fleetConfig(fleet, { derived: true, subflows }));
+      renameSync(join(dir, '.watch.yaml.end'), cfg);
+      await sleep(1000);
+    }
+    assertConverged(fleet, 'watch before idle');
+
+    // Idle: nothing changes, the resync timer still passes over every namespace.
+    await sleep(2000);
+    const idle: WatchResult['idle'] = [];
+    for (let r = 0; r < args.runs; r++) {
+      const c0 = cpuSeconds(child.pid!);
+      const p0 = await passesTotal(port);
+      const w0 = now();
+      await sleep(args.idleSeconds * 1000);
+      const secs = (now() - w0) / 1000;
+      const c1 = cpuSeconds(child.pid!);
+      const p1 = await passesTotal(port);
+      if (exited) throw fail(`watch ${exited} while idle`);
+      idle.push({ seconds: secs, cpuPercent: ((c1 - c0) / secs) * 100, passes: p1 - p0 });
+      log(`  idle window ${r + 1}: cpu ${round(((c1 - c0) / secs) * 100, 2)} % over ${round(secs)} s, ${p1 - p0} passes`);
+    }
+    const mem = procStatus(child.pid!);
+    assertConverged(fleet, 'watch after idle');
+    return { readyMs, runs, idle, vmRssMb: mem.rssMb, vmHwmMb: mem.hwmMb };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise<void>((r) => (exited ? r() : child.once('exit', () => r())));
+    setChild(undefined);
+    out.end();
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+interface Target {
+  name: string;
+  value: number;
+  unit: string;
+  limit: number;
+  /** true: value must be at least limit. */
+  atLeast?: boolean;
+  note?: string;
+}
+
+function machine() {
+  const cpu = cpus();
+  return {
+    nproc: cpu.length,
+    cpuModel: cpu[0]?.model ?? 'unknown',
+    kernel: release(),
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+}
+
+function writeReadme(outDir: string, res: ReturnType<typeof buildResults>): void {
+  const m = res.machine;
+  const rows = res.table.map((r) => `| ${r.what} | ${r.ours} | ${r.baseline} | ${r.ratio} |`);
+  const trows = res.targets.map((t) => `| ${t.name} | ${t.value} ${t.unit} | ${t.atLeast ? '≥' : '≤'} ${t.limit} ${t.unit} | ${t.met ? 'met' : '**missed**'} |`);
+  const text = `# Benchmarks
+
+\`npm run bench\` (builds first) creates N throwaway namespaces (a veth pair, 8
+documentation addresses each), measures, checks every result with iproute2, and
+removes them. Options: \`-- --n 200 --runs 3 --idle 60 --skip-watch\` (or
+BENCH_N, BENCH_RUNS, BENCH_IDLE). Raw figures: [results.json](results.json).
+
+Work per namespace: 8 subflow endpoints, limits 8/8, rp_filter loose on 2
+interfaces. Figures are medians of ${res.params.runs} runs at N=${res.params.n}.
+
+- *CLI* is a whole process: \`node dist/src/cli/bin.js apply -f cfg\` (cold), and
+  \`plan --detailed-exitcode\` for the converged check (\`apply\` on a converged
+  fleet is listed too).
+- *iproute2* is a shell loop: \`ip -n NS -batch\` + \`ip netns exec NS sh -c 'echo >rp_filter'\`
+  (cold), and \`ip -n NS -j mptcp endpoint show\` + \`ip -n NS mptcp limits\` (check).
+- *in-process pass* is \`reconcileAll\` over the fleet inside the bench process, as
+  the daemon runs it: "cached" reuses the namespace handles (the daemon's steady
+  state; the targets refer to it), "incl. open" opens them inside the timing.
+- *watch* is the built binary (\`watch --resync ${res.params.resyncMs}ms\`); t0 is taken just before
+  spawning the \`ip\` command that makes the change (so \`ip\`'s own start-up is
+  included), and the end is seen by polling our own netlink dump every 0.5 ms,
+  then confirmed with \`ip\`. Config edit: atomic rename of an edited file
+  (limits.subflows 8 <-> 7); "all" is the change visible in all N namespaces.
+- Idle CPU: utime+stime of the daemon from /proc/PID/stat over ${res.params.idleSeconds} s windows,
+  only the resync passes running.
+
+Machine: ${m.nproc} CPUs, ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}, ${m.date}
+(load average at start ${res.load.start.join(' ')}, at end ${res.load.end.join(' ')}).
+
+| measurement | ours | iproute2 | ratio |
+| --- | --- | --- | --- |
+${rows.join('\n')}
+
+| target (N=${res.params.n}) | value | limit | |
+| --- | --- | --- | --- |
+${trows.join('\n')}
+`;
+  writeFileSync(join(outDir, 'README.md'), text);
+}
+
+function buildResults(args: Args, one: OneShotRun[], watch: WatchResult | undefined, load: { start: number[]; end: number[] }) {
+  const med = (k: keyof OneShotRun) => median(one.map((r) => r[k]));
+  const o = {
+    cliColdMs: med('cliColdMs'),
+    cliConvergedPlanMs: med('cliConvergedPlanMs'),
+    cliConvergedApplyMs: med('cliConvergedApplyMs'),
+    ipColdMs: med('ipColdMs'),
+    ipCheckMs: med('ipCheckMs'),
+    passColdOpenMs: med('passColdOpenMs'),
+    passColdMs: med('passColdMs'),
+    passConvergedOpenMs: med('passConvergedOpenMs'),
+    passConvergedMs: med('passConvergedMs'),
+  };
+  const ms = (v: number) => `${round(v)} ms`;
+  const table = [
+    { what: 'cold apply, whole process', ours: ms(o.cliColdMs), baseline: ms(o.ipColdMs), ratio: `${round(o.ipColdMs / o.cliColdMs)}× faster` },
+    { what: 'converged check, whole process (plan --detailed-exitcode)', ours: ms(o.cliConvergedPlanMs), baseline: ms(o.ipCheckMs), ratio: `${round(o.ipCheckMs / o.cliConvergedPlanMs)}× faster` },
+    { what: 'converged apply, whole process', ours: ms(o.cliConvergedApplyMs), baseline: ms(o.ipCheckMs), ratio: `${round(o.ipCheckMs / o.cliConvergedApplyMs)}× faster` },
+    { what: 'in-process pass, cold (cached handles)', ours: ms(o.passColdMs), baseline: '', ratio: '' },
+    { what: 'in-process pass, cold (incl. opening handles)', ours: ms(o.passColdOpenMs), baseline: '', ratio: '' },
+    { what: 'in-process pass, converged (cached handles)', ours: ms(o.passConvergedMs), baseline: '', ratio: '' },
+    { what: 'in-process pass, converged (incl. opening handles)', ours: ms(o.passConvergedOpenMs), baseline: '', ratio: '' },
+  ];
+  const targets: Target[] = [
+    { name: 'CLI cold apply vs iproute2', value: round(o.ipColdMs / o.cliColdMs), unit: '×', limit: 5, atLeast: true },
+    { name: 'CLI converged check vs iproute2', value: round(o.ipCheckMs / o.cliConvergedPlanMs), unit: '×', limit: 5, atLeast: true },
+    { name: 'in-process pass, cold (cached handles)', value: round(o.passColdMs), unit: 'ms', limit: 65 },
+    { name: 'in-process pass, converged (cached handles)', value: round(o.passConvergedMs), unit: 'ms', limit: 10 },
+  ];
+  let w: Record<string, number> | undefined;
+  if (watch) {
+    const wm = (k: keyof WatchRun) => median(watch.runs.map((r) => r[k]));
+    w = {
+      readyMs: watch.readyMs,
+      driftRepairMedianMs: wm('driftRepairMs'),
+      driftRepairMaxMs: Math.max(...watch.runs.map((r) => r.driftRepairMs)),
+      addrEventMs: wm('addrEventMs'),
+      addrRemovedMs: wm('addrRemovedMs'),
+      editFirstMs: wm('editFirstMs'),
+      editAllMs: wm('editAllMs'),
+      idleCpuPercent: median(watch.idle.map((i) => i.cpuPercent)),
+      vmRssMb: watch.vmRssMb,
+      vmHwmMb: watch.vmHwmMb,
+    };
+    table.push(
+      { what: 'watch: start until ready (first pass over all)', ours: ms(w.readyMs!), baseline: '', ratio: '' },
+      { what: 'watch: drift repaired (median / max)', ours: `${ms(w.driftRepairMedianMs!)} / ${ms(w.driftRepairMaxMs!)}`, baseline: '', ratio: '' },
+      { what: 'watch: address added → endpoint', ours: ms(w.addrEventMs!), baseline: '', ratio: '' },
+      { what: 'watch: address removed → endpoint gone', ours: ms(w.addrRemovedMs!), baseline: '', ratio: '' },
+      { what: 'watch: config edit → first namespace / all N', ours: `${ms(w.editFirstMs!)} / ${ms(w.editAllMs!)}`, baseline: '', ratio: '' },
+      { what: 'watch: idle CPU', ours: `${round(w.idleCpuPercent!, 2)} %`, baseline: '', ratio: '' },
+      { what: 'watch: VmRSS / VmHWM', ours: `${round(w.vmRssMb!)} / ${round(w.vmHwmMb!)} MB`, baseline: '', ratio: '' },
+    );
+    targets.push(
+      { name: 'daemon RSS (VmRSS)', value: round(w.vmRssMb!), unit: 'MB', limit: 80 },
+      { name: 'daemon idle CPU', value: round(w.idleCpuPercent!, 2), unit: '%', limit: 0.5 },
+      { name: 'address event → endpoint', value: round(w.addrEventMs!), unit: 'ms', limit: 50 },
+      { name: 'config edit → converged (all N)', value: round(w.editAllMs!), unit: 'ms', limit: 200 },
+      { name: 'drift repaired (max over runs)', value: round(w.driftRepairMaxMs!), unit: 'ms', limit: args.resyncMs + 50 },
+    );
+  }
+  return {
+    machine: machine(),
+    load,
+    params: { n: args.n, runs: args.runs, idleSeconds: args.idleSeconds, resyncMs: args.resyncMs },
+    medians: { ...o, ...(w ?? {}) },
+    runs: { oneShot: one, watch: watch ?? null },
+    table,
+    targets: targets.map((t) => ({ ...t, met: t.atLeast ? t.value >= t.limit : t.value <= t.limit })),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  const dir = mkdtempSync(join(tmpdir(), 'mrbench-'));
+  let fleet: Fleet | undefined;
+  let child: ChildProcess | undefined;
+  let cleaned = false;
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    if (child?.pid && child.exitCode === null) child.kill('SIGKILL');
+    closeAllNamespaces();
+    if (fleet) destroyFleet(fleet);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`\n${sig}: removing the bench namespaces`);
+    cleanup();
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const load = { start: loadavg().map((v) => round(v, 2)), end: [] as number[] };
+    log(`bench: N=${args.n}, ${args.runs} runs, load average ${load.start.join(' ')}`);
+    if (load.start[0]! > 0.5) log('  note: the machine is not quiet (load > 0.5); figures may be distorted');
+    let t = now();
+    fleet = createFleet(args.n);
+    log(`  fleet of ${args.n} namespaces created in ${round(now() - t)} ms (prefix ${fleet.prefix})`);
+    const cfgPath = join(dir, 'fleet.yaml');
+    writeFileSync(cfgPath, fleetConfig(fleet));
+    const desired = await desiredFor(cfgPath);
+    if (desired.length !== args.n) throw new Error(`config resolved to ${desired.length} namespaces, expected ${args.n}`);
+
+    const one: OneShotRun[] = [];
+    for (let r = 0; r < args.runs; r++) {
+      log(`run ${r + 1}/${args.runs}`);
+      one.push(await oneShotRun(fleet, cfgPath, desired, log));
+    }
+    closeAllNamespaces();
+    let watch: WatchResult | undefined;
+    if (!args.skipWatch) {
+      log('watch');
+      watch = await watchBench(fleet, dir, args, log, (c) => (child = c));
+    }
+    load.end = loadavg().map((v) => round(v, 2));
+    const res = buildResults(args, one, watch, load);
+    log('');
+    for (const row of res.table) log(`${row.what.padEnd(56)} ${row.ours.padStart(22)} ${row.baseline.padStart(10)} ${row.ratio}`);
+    log('');
+    for (const tg of res.targets) log(`${tg.met ? 'met    ' : 'MISSED '} ${tg.name}: ${tg.value} ${tg.unit} (${tg.atLeast ? '≥' : '≤'} ${tg.limit})`);
+    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
+    writeReadme(args.out, res);
+    log(`\nwritten: ${join(args.out, 'results.json')}, ${join(args.out, 'README.md')}`);
+    return 0;
+  } finally {
+    cleanup();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
