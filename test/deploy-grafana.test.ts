@@ -126,4 +126,12 @@ describe('Grafana dashboard', () => {
     has(/histogram_quantile\(0\.5,[\s\S]*mptcp_reconciler_pass_duration_seconds_bucket/);
     has(/histogram_quantile\(0\.99,[\s\S]*mptcp_reconciler_pass_duration_seconds_bucket/);
   });
+
+  it('docs/fleet.md names only metrics the daemon exports', async () => {
+    const known = await exported();
+    const doc = readFileSync(fileURLToPath(new URL('../docs/fleet.md', import.meta.url)), 'utf8');
+    const named = [...doc.matchAll(/\bmptcp_reconciler_[a-z_]+/g)].map((m) => m[0]);
+    expect(named.length).toBeGreaterThan(5);
+    for (const name of named) expect(known, name).toContain(name);
+  });
 });

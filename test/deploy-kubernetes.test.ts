@@ -384,3 +384,12 @@ describe('fleet ConfigMap', () => {
     }
   });
 });
+
+describe('docs/fleet.md', () => {
+  it('every complete config it shows is valid', () => {
+    const doc = readFileSync(fileURLToPath(new URL('../docs/fleet.md', import.meta.url)), 'utf8');
+    const configs = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((y) => /^version: 1$/m.test(y));
+    expect(configs.length).toBeGreaterThan(0);
+    for (const y of configs) expect(() => configSchema.parse(parse(y)), y).not.toThrow();
+  });
+});
