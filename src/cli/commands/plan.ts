@@ -88,17 +88,32 @@ export async function runPass(
   // say nothing about the machine a snapshot came from.
   const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate());
   const lives = new Map<string, LiveNamespace>();
-  const results = await reconcileAll(desired, {
-    mode,
-    existing,
-    ...(conflictGate ? { conflictGate } : {}),
-    onLive: (live) => lives.set(live.netns, live),
-    openNamespace: snapshot
-      ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
-      : async (name) => (await import('../../kernel/namespace.js')).openNamespace(name),
-  });
-  // One-shot command: let go of the sockets so the process can exit.
-  if (!snapshot) (await import('../../kernel/namespace.js')).closeAllNamespaces();
+  // Ctrl-C or SIGTERM during apply: finish the operation in flight (both halves of a
+  // replace), skip the rest, and report what was done.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  if (mode === 'enforce') {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  let results: ReconcileResult[];
+  try {
+    results = await reconcileAll(desired, {
+      mode,
+      signal: stop.signal,
+      existing,
+      ...(conflictGate ? { conflictGate } : {}),
+      onLive: (live) => lives.set(live.netns, live),
+      openNamespace: snapshot
+        ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
+        : async (name) => (await import('../../kernel/namespace.js')).openNamespace(name),
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    // One-shot command: let go of the sockets so the process can exit.
+    if (!snapshot) (await import('../../kernel/namespace.js')).closeAllNamespaces();
+  }
 
   const reports: NamespaceReport[] = results.map((result, i) => {
     const live = lives.get(result.netns);
