@@ -313,6 +313,8 @@ export class NlSocket {
       }
     }
     if (extack === undefined && missing !== undefined) extack = `missing attribute type ${missing}`;
+    // The kernel refuses writes without a word; say which privilege is missing.
+    if (extack === undefined && errno === 1) extack = 'needs CAP_NET_ADMIN in this namespace (run as root)';
     return new KernelError({ op, netns: this.netns, errno, code, ...(extack ? { extack } : {}), retryable: isRetryable(code) });
   }
 

@@ -92,6 +92,10 @@ export class SysctlFiles {
 
   private fail(op: string, e: unknown, extack?: string): never {
     const { errno, code } = errnoOf(e);
+    // /proc/sys/net is writable only with CAP_NET_ADMIN over the namespace: name it instead of a bare EACCES.
+    if (extack === undefined && op.startsWith('write ') && (code === 'EACCES' || code === 'EPERM')) {
+      extack = 'writing net.* sysctls needs CAP_NET_ADMIN in this namespace (run as root)';
+    }
     throw new KernelError({ op, netns: this.netns, errno, code, ...(extack ? { extack } : {}), retryable: isRetryable(code) });
   }
 
