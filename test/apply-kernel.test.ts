@@ -182,6 +182,26 @@ namespaces:
     expect(ipEndpoints(a).map((e) => e.address).sort()).toEqual(['192.0.2.10', '192.0.2.11', '203.0.113.6']);
   });
 
+  it('reports an endpoint whose dev does not exist yet as pending, and applies the rest', async () => {
+    const a = ns('ap');
+    const f = config(`version: 1
+namespaces:
+  - netns: ${a}
+    endpoints:
+      - { dev: wwan0, family: ipv4, flags: [subflow, backup] }
+      - { address: 192.0.2.90, dev: usb7, flags: [subflow] }
+      - { address: 192.0.2.91, flags: [signal] }
+`);
+    const r = await cli('apply', '-f', f, '-o', 'json');
+    expect(r.code).toBe(0);
+    const n = json(r.out).namespaces[0]! as JsonNs & { pending: { what: string; reason: string }[] };
+    expect(n.pending.map((p) => p.reason).join('\n')).toMatch(/wwan0 does not exist/);
+    expect(n.pending.map((p) => p.reason).join('\n')).toMatch(/usb7 does not exist/);
+    expect(ipEndpoints(a).map((e) => e.address)).toEqual(['192.0.2.91']);
+    const t = await cli('plan', '-f', f);
+    expect(t.out).toMatch(/pending: .*wwan0.*does not exist/);
+  });
+
   it('changes only the declared limit and sysctls', async () => {
     const a = ns('ap');
     ip('-n', a, 'mptcp', 'limits', 'set', 'subflows', '5', 'add_addr_accepted', '3');
