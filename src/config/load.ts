@@ -80,6 +80,10 @@ function errnoMessage(err: unknown): { code: string; message: string } {
 }
 
 const CONFIG_EXT = /\.ya?ml$/;
+/** A conf.d directory holds a handful of files; this many already means a wrong -f (e.g. a whole /etc). */
+export const MAX_DIR_FILES = 256;
+/** All files of a directory together: each is at most MAX_FILE_BYTES, this bounds the sum in memory. */
+export const MAX_TOTAL_BYTES = 16 * 1024 * 1024;
 
 /** Reads `path` (a file or a directory of *.yaml/*.yml) and validates it as a whole. */
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
@@ -107,12 +111,20 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     if (targets.length === 0) {
       return { ok: false, files: [], diagnostics: [fileDiag(path, 'no-files', 'the directory has no *.yaml or *.yml files', 'add a config file, or pass a file with -f')] };
     }
+    if (targets.length > MAX_DIR_FILES) {
+      return {
+        ok: false,
+        files: [],
+        diagnostics: [fileDiag(path, 'too-many-files', `the directory has ${targets.length} *.yaml/*.yml files; at most ${MAX_DIR_FILES} are read`, 'merge files, or pass the directory meant for this config')],
+      };
+    }
   } else {
     targets.push({ file: path, abs });
   }
 
   const inputs: ConfigFileInput[] = [];
   const diags: Diagnostic[] = [];
+  let total = 0;
   for (const t of targets) {
     try {
       const s = await stat(t.abs);
@@ -124,6 +136,11 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
       if (s.size > MAX_FILE_BYTES) {
         diags.push(fileDiag(t.file, 'file-too-large', `the file is ${s.size} bytes; at most ${MAX_FILE_BYTES} (1 MiB) are read`, 'split it into several files in a directory and pass the directory to -f'));
         continue;
+      }
+      total += s.size;
+      if (total > MAX_TOTAL_BYTES) {
+        diags.push(fileDiag(t.file, 'config-too-large', `the files up to this one hold ${total} bytes; at most ${MAX_TOTAL_BYTES} (16 MiB) are read in all`, 'a desired-state config is a few KiB: pass the directory meant for this config'));
+        break;
       }
       inputs.push({ file: t.file, content: await readFile(t.abs) });
     } catch (err) {
