@@ -298,8 +298,7 @@ describe('DaemonSet', () => {
   it('is sized from the benchmark targets (RSS <= 80 MB, idle CPU <= 0.5 %)', () => {
     expect(c.resources.requests).toEqual({ cpu: '10m', memory: '64Mi' });
     expect(c.resources.limits.memory).toBe('160Mi');
-    // 160Mi leaves room above the 80 MB bound; no CPU limit (throttling only delays passes).
-    expect(160 * 2 ** 20).toBeGreaterThan(80e6 * 1.5);
+    // No CPU limit: throttling would only delay passes.
     expect(c.resources.limits.cpu).toBeUndefined();
   });
 
