@@ -18,10 +18,19 @@ export function interfaceNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Stricter than the kernel for names written in a config: they end up in messages
+ * and logs that people paste into shells, and real interface names never need these.
+ * (The kernel layer keeps the kernel's rule, so odd live names are still read.)
+ */
+export function configInterfaceNameProblem(name: string): string | undefined {
+  return interfaceNameProblem(name) ?? (/[;&|$`'"<>()\\]/.test(name) ? 'may not contain the characters ; & | $ ` \' " < > ( ) \\' : undefined);
+}
+
 const interfaceName = z
   .string()
   .superRefine((v, ctx) => {
-    const p = interfaceNameProblem(v);
+    const p = configInterfaceNameProblem(v);
     if (p)
       ctx.addIssue({
         code: 'custom',
@@ -270,7 +279,7 @@ const rpFilterKey = z
   .string()
   .superRefine((key, ctx) => {
     if (key === 'all' || key === 'default') return;
-    const p = interfaceNameProblem(key);
+    const p = configInterfaceNameProblem(key);
     if (p)
       ctx.addIssue({
         code: 'custom',
