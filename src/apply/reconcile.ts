@@ -251,7 +251,9 @@ export async function reconcileNamespace(
     }
   }
 
-  const after = await kernel.readLive(select);
+  // Nothing was written, so a re-read would only repeat the read just judged (it
+  // doubled the cost of a converged pass, the daemon's common case).
+  const after = ops.length === 0 ? live : await kernel.readLive(select);
   const v = verifyNamespace(desired, after);
   result.differences = v.differences;
   if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
