@@ -200,7 +200,9 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
     });
     for (const w of r.warnings) out.push(w.split('\n').map((l) => `  warning: ${l}`).join('\n'));
     for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);
+    const shownWithOp = new Set(opts.applied ? r.operations.map((o) => o.error) : []);
     for (const e of r.errors) {
+      if (shownWithOp.has(e.message)) continue; // already printed after its operation
       if (e.op === 'conflict') {
         out.push(e.message.split('\n').map((l) => `  ${l}`).join('\n'));
         continue;
