@@ -371,6 +371,15 @@ describe('directories', () => {
     const r = await loadConfig(dir);
     expect(r.ok && r.files).toEqual([join(dir, 'config.yaml')]);
   });
+  it('reloading gives a fresh config: a caller changing one does not change the next load', async () => {
+    const dir = join(FIXTURES, 'conf.d');
+    const first = await loadConfig(dir);
+    if (!first.ok) expect.fail('fixture invalid');
+    first.config.namespaces[0]!.limits!.subflows = 8;
+    first.config.namespaces.push({ netns: 'x' });
+    const second = await loadConfig(dir);
+    expect(second.ok && second.config.namespaces.map((e) => e.limits?.subflows)).toEqual([2, 4, 3]);
+  });
   it('refuses an empty directory and a missing path', async () => {
     const dir = join(tmp, 'empty');
     mkdirSync(dir);

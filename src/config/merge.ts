@@ -72,6 +72,41 @@ interface Merged {
   entries: number[];
 }
 
+// Literal names are looked up, globs are tried: resolving thousands of
+// namespaces against thousands of entries stays linear in practice.
+interface EntryIndex {
+  literal: Map<string, number[]>;
+  globs: number[];
+  /** Entries indexed; a config that grew since is indexed again. */
+  count: number;
+}
+const indexes = new WeakMap<Config, EntryIndex>();
+
+function entryIndex(config: Config): EntryIndex {
+  let idx = indexes.get(config);
+  if (idx && config.namespaces.length === idx.count) return idx;
+  idx = { literal: new Map(), globs: [], count: config.namespaces.length };
+  config.namespaces.forEach((e, i) => {
+    if (e.netns !== HOST_NETNS && isGlob(e.netns)) idx!.globs.push(i);
+    else {
+      const l = idx!.literal.get(e.netns);
+      if (l) l.push(i);
+      else idx!.literal.set(e.netns, [i]);
+    }
+  });
+  indexes.set(config, idx);
+  return idx;
+}
+
+/** Indices of the entries that apply to this namespace on this node, in file order. */
+function matchingEntries(config: Config, node: string, netns: string): number[] {
+  const idx = entryIndex(config);
+  const lit = idx.literal.get(netns) ?? [];
+  const globs = netns === HOST_NETNS ? [] : idx.globs.filter((i) => entryMatchesNetns(config.namespaces[i]!, netns));
+  const all = globs.length === 0 ? lit : lit.length === 0 ? globs : [...lit, ...globs].sort((a, b) => a - b);
+  return all.filter((i) => entryMatchesNode(config.namespaces[i]!, node));
+}
+
 function merge(config: Config, node: string, netns: string): Merged | undefined {
   const entries: number[] = [];
   const mptcp: MptcpConfig = {};
@@ -80,8 +115,8 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
   let endpoints: Map<string, { ep: EndpointConfig; origin: Origin }> | undefined;
   let prune = true;
   let conflicts: DesiredNamespace['conflicts'] = 'fail';
-  config.namespaces.forEach((entry, i) => {
-    if (!entryMatchesNode(entry, node) || !entryMatchesNetns(entry, netns)) return;
+  for (const i of matchingEntries(config, node, netns)) {
+    const entry = config.namespaces[i]!;
     entries.push(i);
     Object.assign(mptcp, entry.mptcp);
     Object.assign(limits, entry.limits);
@@ -97,7 +132,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
     }
     if (entry.prune !== undefined) prune = entry.prune;
     if (entry.conflicts !== undefined) conflicts = entry.conflicts;
-  });
+  }
   if (entries.length === 0) return undefined;
   const list = endpoints ? [...endpoints.values()] : undefined;
   return {
@@ -176,6 +211,8 @@ export function checkMerged(
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const name of namesToConsider(netnsNames)) {
+    // Only endpoints have after-merge rules, and one entry alone was checked when parsed.
+    if (matchingEntries(config, node, name).filter((i) => config.namespaces[i]!.endpoints?.length).length < 2) continue;
     const m = merge(config, node, name);
     const eps = m?.desired.endpoints;
     if (!m || !eps) continue;

@@ -87,9 +87,46 @@ export function decodeConfigBytes(bytes: Uint8Array, file: string): { text?: str
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    return { diagnostics: [wholeFile(file, 'not-text', 'the file is not UTF-8 text', 'pass a YAML file; is this the right path?')] };
+    const at = firstInvalidUtf8(bytes);
+    const d = wholeFile(file, 'not-text', 'the file is not UTF-8 text', 'pass a YAML file; is this the right path?');
+    // One bad byte in an otherwise text file (a bad copy, a Latin-1 editor) is worth pointing at.
+    if (at && at.line <= 1000 && !looksBinary(bytes)) {
+      Object.assign(d, at, { message: 'invalid UTF-8 byte: the file must be UTF-8 text', hint: 'retype this character or save the file as UTF-8' });
+    }
+    return { diagnostics: [d] };
   }
   return { text, diagnostics: [] };
+}
+
+/** 1-based line and column (in characters) of the first byte that is not valid UTF-8, and that line. */
+function firstInvalidUtf8(bytes: Uint8Array): { line: number; column: number; source: string; length: number } | undefined {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let start = 0;
+  for (let line = 1; start <= buf.length; line++) {
+    // 0x0a never occurs inside a multi-byte UTF-8 sequence, so lines can be checked alone.
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length;
+    const raw = buf.subarray(start, end);
+    const text = raw.toString('utf8');
+    for (let i = text.indexOf('\ufffd'); i >= 0; i = text.indexOf('\ufffd', i + 1)) {
+      // The prefix holds no replacement character yet, so its UTF-8 length is the byte offset.
+      const off = Buffer.byteLength(text.slice(0, i), 'utf8');
+      if (!(raw[off] === 0xef && raw[off + 1] === 0xbf && raw[off + 2] === 0xbd)) return { line, column: i + 1, source: text, length: 1 };
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** Many control bytes: not a text file with one bad character but something else entirely. */
+function looksBinary(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.length, 4096);
+  let odd = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) odd++;
+  }
+  return odd * 20 > n;
 }
 
 type Seg = string | number;
@@ -476,9 +513,9 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
     Pair(_, pair: Pair, ancestors) {
       const key = pair.key as YamlNode | null;
       const r = key?.range ?? (pair.value as YamlNode | null)?.range ?? [0, 1];
-      const here = formatPath(pathOf(ancestors));
+      // The path is computed only for a problem: it costs a scan of each list on the way.
       if (!key || !isScalar(key) || (typeof key.value !== 'string' && typeof key.value !== 'number')) {
-        diags.push(loc.diag('error', 'bad-key', loc.at(r[0], r[1], here), 'keys must be plain names', 'write `name: value`'));
+        diags.push(loc.diag('error', 'bad-key', loc.at(r[0], r[1], formatPath(pathOf(ancestors))), 'keys must be plain names', 'write `name: value`'));
         return visit.SKIP;
       }
       if (typeof key.value === 'string' && FORBIDDEN_KEYS.has(key.value)) {
