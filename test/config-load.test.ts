@@ -313,10 +313,12 @@ describe('hostile input', () => {
   it('refuses binary garbage', () => {
     const bytes = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24);
     expect(parseConfigText(bytes, 'g.yaml').diagnostics).toMatchObject([{ code: 'not-text', file: 'g.yaml' }]);
-    expect(parseConfigText('version: 1\u0000\nnamespaces: []\n', 'n.yaml').diagnostics).toMatchObject([{ code: 'not-text' }]);
+    expect(parseConfigText('version: 1\u0000\nnamespaces: []\n', 'n.yaml').diagnostics).toMatchObject([{ code: 'not-text', line: 1, column: 11 }]);
+    const latin1 = Buffer.concat([Buffer.from('version: 1\nnamespaces:\n  - netns: caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    expect(parseConfigText(latin1, 'l.yaml').diagnostics).toMatchObject([{ code: 'not-text', line: 3, column: 15 }]);
   });
   it('refuses an empty or comment-only file', () => {
-    expect(parse('').diagnostics).toMatchObject([{ code: 'empty', hint: expect.stringContaining('version: 1') }]);
+    expect(parse('').diagnostics).toMatchObject([{ code: 'empty', line: 1, column: 1, hint: expect.stringContaining('version: 1') }]);
     expect(parse('# nothing\n\n').diagnostics).toMatchObject([{ code: 'empty' }]);
   });
   it('refuses several documents in one file', () => {

@@ -478,9 +478,14 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
     text = dec.text;
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.includes('\u0000')) return { diagnostics: [wholeFile(file, 'not-text', 'the file contains NUL bytes: it is not a YAML text file', 'pass a YAML file; is this the right path?')] };
+  const nul = text.indexOf('\u0000');
+  if (nul >= 0) {
+    const before = text.slice(0, nul).split('\n');
+    const d = wholeFile(file, 'not-text', 'the file contains NUL bytes: it is not a YAML text file', 'pass a YAML file; is this the right path?');
+    return { diagnostics: [{ ...d, line: before.length, column: before[before.length - 1]!.length + 1 }] };
+  }
   if (text.trim() === '' || /^(\s*#[^\n]*\n?)*\s*$/.test(text)) {
-    return { diagnostics: [wholeFile(file, 'empty', 'the file is empty', 'start it with `version: 1` and a `namespaces:` list')] };
+    return { diagnostics: [{ ...wholeFile(file, 'empty', 'the file is empty', 'start it with `version: 1` and a `namespaces:` list'), line: 1, column: 1 }] };
   }
 
   const loc = new Locator(file, text);

@@ -33,7 +33,6 @@ export function buildJsonSchema(): JsonSchema {
   const s = z.toJSONSchema(configSchema, { target: 'draft-7' }) as JsonSchema;
   return {
     $schema: s.$schema,
-    $id: 'https://github.com/mptcp-reconciler/mptcp-reconciler/schemas/mptcp-reconciler.schema.json',
     title: 'mptcp-reconciler desired state',
     ...s,
   };
