@@ -29,10 +29,15 @@ export class DaemonConflicts {
   private cache: { at: number; scan: ProcScan; configs: ManagerConfigs | undefined } | undefined;
   private loading: Promise<{ scan: ProcScan; configs: ManagerConfigs | undefined }> | undefined;
 
-  /** `ttlMs`: one /proc scan serves every namespace's pass within it. */
+  /**
+   * `ttlMs`: one /proc scan serves every namespace's pass within it. A scan costs
+   * milliseconds of CPU per hundred processes, so doing it every resync would be
+   * most of an idle daemon's cost; a manager started meanwhile is found at the
+   * next scan, or sooner by the fight detector once it undoes our changes.
+   */
   constructor(
     private readonly roots: ConflictRoots = {},
-    private readonly ttlMs = 2000,
+    private readonly ttlMs = 30_000,
   ) {}
 
   private async evidenceSources(): Promise<{ scan: ProcScan; configs: ManagerConfigs | undefined }> {
