@@ -295,6 +295,12 @@ export interface ReconcileAllOptions extends ReconcileOptions {
   existing?: readonly string[];
   /** Namespaces handled at the same time (default 4). */
   concurrency?: number;
+  /**
+   * What the name points at now (the kernel layer's netnsIdentity); undefined when gone.
+   * Compared before and after a pass: handles keep a deleted namespace alive, so a
+   * pass can "converge" a namespace nobody can reach any more.
+   */
+  identityOf?: (netns: string) => { dev: number; ino: number } | undefined;
 }
 
 export function emptyResult(netns: string, message: string, extra: Partial<ReconcileResult> = {}): ReconcileResult {
@@ -335,8 +341,19 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
       }
       try {
         // Handles belong to the kernel layer's cache (reused across passes): not closed here.
+        const before = d.netns === 'host' ? undefined : opts.identityOf?.(d.netns);
         const kernel = await opts.openNamespace(d.netns);
-        results[i] = await reconcileNamespace(kernel, d, opts);
+        const r = await reconcileNamespace(kernel, d, opts);
+        if (before) {
+          const after = opts.identityOf!(d.netns);
+          if (after?.dev !== before.dev || after?.ino !== before.ino) {
+            const what = after ? 'deleted and re-created under the same name' : 'deleted';
+            r.converged = false;
+            r.errors.push({ message: `netns ${d.netns}: ${what} during this pass; its changes went to the namespace that was removed`, retryable: true });
+            opts.logger?.warn({ passId: opts.passId, netns: d.netns }, `namespace ${what} during the pass`);
+          }
+        }
+        results[i] = r;
       } catch (err) {
         const e = err instanceof KernelError ? { op: err.op, errno: err.code, retryable: err.retryable } : {};
         const message = `netns ${d.netns}: ${err instanceof Error ? err.message : String(err)}`;

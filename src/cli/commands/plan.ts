@@ -88,6 +88,7 @@ export async function runPass(
   // say nothing about the machine a snapshot came from.
   const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate());
   const lives = new Map<string, LiveNamespace>();
+  const netnsLayer = snapshot ? undefined : await import('../../kernel/netns.js');
   // Ctrl-C or SIGTERM during apply: finish the operation in flight (both halves of a
   // replace), skip the rest, and report what was done.
   const stop = new AbortController();
@@ -104,6 +105,7 @@ export async function runPass(
       existing,
       ...(conflictGate ? { conflictGate } : {}),
       onLive: (live) => lives.set(live.netns, live),
+      ...(netnsLayer ? { identityOf: (name: string) => netnsLayer.netnsIdentity(name) } : {}),
       openNamespace: snapshot
         ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
         : async (name) => (await import('../../kernel/namespace.js')).openNamespace(name),
