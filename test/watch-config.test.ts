@@ -114,4 +114,27 @@ describe('watch: config edits', () => {
     await expect(startTestDaemon(file)).rejects.toThrow(/mptcp\.yaml:4:/);
     expect(ipLimits(ns).subflows).toBe(2);
   });
+  it("loads for its own node: another node's merge problem does not stop it", async () => {
+    const { ns, dir } = setup();
+    const file = join(dir, 'fleet.yaml');
+    // On node "other" the two entries merge into 9 endpoints (invalid there);
+    // on the daemon's node "test-node" only the first entry applies.
+    const eps = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => `      - { address: 192.0.2.${from + i}, flags: [signal] }`).join('\n');
+    writeFileSync(
+      file,
+      `version: 1
+namespaces:
+  - netns: ${ns}
+    endpoints:
+${eps(1, 5)}
+  - netns: ${ns}
+    nodes: ["other"]
+    endpoints:
+${eps(10, 4)}
+`,
+    );
+    await start(file);
+    expect(addresses(ns).split(',').length).toBe(5);
+  });
 });

@@ -48,7 +48,8 @@ export interface ReconcileCall {
 
 /** The pieces the loop drives; the real ones are in deps.ts, tests may inject fakes. */
 export interface DaemonDeps {
-  loadConfig(path: string): Promise<ConfigLoad>;
+  /** Loads for this node only: another node's merge problem must not stop this one. */
+  loadConfig(path: string, node: string): Promise<ConfigLoad>;
   formatDiagnostics(diags: unknown[]): string;
   resolveAll(config: Config, node: string, netnsNames: string[]): DesiredNamespace[];
   missingNamespaces(config: Config, node: string, netnsNames: string[]): string[];
@@ -425,7 +426,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   let reloadAgain = false;
 
   async function loadOnce(reason: string, initial: boolean): Promise<void> {
-    const r = await deps.loadConfig(opts.file);
+    const r = await deps.loadConfig(opts.file, opts.node);
     if (!r.ok) {
       const text = deps.formatDiagnostics(r.diagnostics);
       if (initial) throw new DaemonStartError(`invalid config ${opts.file}:\n${text}`);

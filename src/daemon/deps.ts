@@ -9,7 +9,7 @@ import type { DaemonDeps } from './daemon.js';
 
 export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
   return {
-    loadConfig: (path) => loadConfig(path),
+    loadConfig: (path, node) => loadConfig(path, { node }),
     formatDiagnostics: (d) => formatDiagnostics(d as Diagnostic[]),
     resolveAll: (c, node, names) => resolveAll(c, node, names),
     missingNamespaces: (c, node, names) => missingNamespaces(c, node, names),
