@@ -88,6 +88,19 @@ describe('demo (built bin)', () => {
     else expect(code).toBe(0);
     expect(demoNamespaces().filter((n) => n.includes(tag!))).toEqual([]);
   }, 120_000);
+  it('still cleans up when its reader goes away (stdout closed, as with `| head`)', async () => {
+    const before = demoNamespaces();
+    const child = spawn(process.execPath, [bin, 'demo'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('exit', (c) => resolve(c));
+    });
+    expect(err).not.toMatch(/\n\s+at /);
+    expect(code).toBe(0);
+    expect(demoNamespaces()).toEqual(before);
+  }, 120_000);
 });
 
 describe('plan --live (built bin, unprivileged)', () => {

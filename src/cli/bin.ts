@@ -1,6 +1,15 @@
 #!/usr/bin/env node
 import { main } from './main.js';
 
+// A reader that goes away (`| head`, a closed pager) must not kill a command
+// half-way: an apply or the demo's clean-up still has to finish. Output is
+// dropped from then on; the exit code still tells the outcome.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
