@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildJsonSchema, JSON_SCHEMA_PATH, jsonSchemaText, REFERENCE_DOC_PATH, referenceDocText } from '../src/config/reference.js';
+import { buildJsonSchema, JSON_SCHEMA_PATH, jsonSchemaText, readmeWithReference, REFERENCE_DOC_PATH, referenceDocText } from '../src/config/reference.js';
 
 const root = join(import.meta.dirname, '..');
 const update = process.env.UPDATE_SCHEMA === '1';
@@ -30,6 +30,9 @@ describe('generated schema artefacts', () => {
   });
   it('docs/config-reference.md is up to date', () => {
     checkGenerated(REFERENCE_DOC_PATH, referenceDocText());
+  });
+  it('the README carries the same key reference', () => {
+    checkGenerated('README.md', readmeWithReference(readFileSync(join(root, 'README.md'), 'utf8')));
   });
   it('describes every key, so editors show help everywhere', () => {
     const missing: string[] = [];

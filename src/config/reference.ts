@@ -148,3 +148,23 @@ export function referenceDocText(): string {
   );
   return lines.join('\n');
 }
+
+const README_START = '<!-- config-reference:start: generated from src/config/schema.ts by `npm run gen:schema` -->';
+const README_END = '<!-- config-reference:end -->';
+
+/**
+ * The README carries the same reference (one heading level down), so the page a
+ * user lands on covers every key; the markers say where it goes.
+ */
+export function readmeWithReference(readme: string): string {
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) throw new Error(`README.md lacks the markers ${README_START} ... ${README_END}`);
+  const body = referenceDocText()
+    .split('\n')
+    .slice(2) // the generated-file comment and the page title
+    .map((l) => (l.startsWith('#') ? `##${l}` : l))
+    .join('\n')
+    .trim();
+  return `${readme.slice(0, start)}${README_START}\n${body}\n${readme.slice(end)}`;
+}
