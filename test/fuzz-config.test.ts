@@ -189,7 +189,7 @@ describe('fuzzing config input', () => {
     let valid = 0;
     await fc.assert(
       fc.asyncProperty(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (which, muts) => {
-        let bytes = Buffer.from(seeds[which % seeds.length]!.text);
+        let bytes: Buffer = Buffer.from(seeds[which % seeds.length]!.text);
         for (const m of muts) bytes = mutate(bytes, m);
         if (await check(bytes)) valid++;
       }),

@@ -49,7 +49,7 @@ async function start(file: string, o: Parameters<typeof startTestDaemon>[1] = {}
 function depsWithHook(hook: (netns: string, op: Operation, i: number) => void | Promise<void>): DaemonDeps {
   const real = realDeps();
   return realDeps({
-    reconcile: (k, d, o) => real.reconcile(k, d, { ...o, beforeOperation: (op, i) => hook(d.netns, op, i) } as typeof o),
+    reconcile: (k, d, o) => real.reconcile(k, d, { ...o, beforeOperation: (op: Operation, i: number) => hook(d.netns, op, i) } as typeof o),
   });
 }
 function desired(netns: string, over: Partial<DesiredNamespace>): DesiredNamespace {
@@ -247,7 +247,7 @@ namespaces:
       ops.push(`${op.op} ${'endpoint' in op ? op.endpoint.address : ''}`);
       if (op.op === 'delete') void daemon.stop();
     });
-    const daemon: Daemon = startDaemon({ file, node: 'test-node', mode: 'enforce', resyncMs: 60_000, logger: createLogger({ level: 'silent' }), deps, debounceMs: 20 });
+    const daemon: Daemon = startDaemon({ file, node: 'test-node', mode: 'enforce', resyncMs: 60_000, logger: createLogger({ level: 'fatal', destination: { write: () => {} } }), deps, debounceMs: 20 });
     await daemon.done;
     // Both halves of the replace ran; the independent add planned after it did not start.
     expect(ops).toEqual(['delete 192.0.2.40', 'add 192.0.2.40']);
