@@ -2,6 +2,7 @@
 // names, iproute2 as the independent oracle. Tests may shell out; src/ may not.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 
 export function sh(cmd: string, args: string[], opts: { input?: string } = {}): string {
   return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -88,4 +89,26 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error('kernel tests need root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to build network namespaces');
   }
+}
+
+/**
+ * For a test file that makes namespaces as it goes: checks for root before the
+ * file's tests, and after them runs `beforeDelete` (e.g. closing cached kernel
+ * handles) and deletes every namespace made, by exact name. Returns the maker.
+ */
+export function namespacesFor(prefix: string, beforeDelete?: () => void): () => string {
+  const made: string[] = [];
+  beforeAll(() => requireRoot());
+  afterAll(() => {
+    try {
+      beforeDelete?.();
+    } finally {
+      for (const n of made) deleteNetns(n);
+    }
+  });
+  return () => {
+    const n = createNetns(prefix);
+    made.push(n);
+    return n;
+  };
 }
