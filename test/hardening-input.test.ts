@@ -102,6 +102,13 @@ describe('apply refuses hostile input before opening any namespace', () => {
     await refused(file(`${head()}    rpFilter: { lo: loose }\u0000\n`), /error/, false);
   });
 
+  it('one Latin-1 byte in an otherwise valid file, pointed at by line:column', async () => {
+    const text = Buffer.from(`${head()}    rpFilter: { lo: loose } # caf\u00e9\n`);
+    text[text.indexOf(0xc3)] = 0xe9; // é as Latin-1, then a stray continuation byte
+    const err = await refused(file(text), /invalid UTF-8 byte/);
+    expect(err).toMatch(/h\d+\.yaml:6:34: error/);
+  });
+
   it('an empty file and a comment-only file', async () => {
     await refused(file(''), /empty/, false);
     await refused(file('# nothing here\n'), /empty/, false);
