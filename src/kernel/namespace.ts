@@ -22,9 +22,18 @@ import { NETLINK_GENERIC, NETLINK_ROUTE, type NlRequest, NlSocket, throwIfFailed
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
 import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
 
+const RTNLGRP_LINK = 1;
+
 class KernelNamespace implements NamespaceKernel {
   private genlSock: NlSocket | undefined;
   private rtnlSock: NlSocket | undefined;
+  // Links change rarely, and the link dump was the costliest read of a converged
+  // pass (each link message carries every per-protocol setting). The list is kept
+  // and dumped again only after a link notification (or a lost one) on this
+  // subscribed socket, which is drained before each use: a change that races with
+  // the dump is queued, so it is never missed, at worst dumped twice.
+  private linkWatch: NlSocket | undefined;
+  private linkCache: LiveLink[] | undefined;
   private fam: GenlFamily | undefined;
   private readonly sysctl: SysctlFiles;
   closed = false;
@@ -93,9 +102,23 @@ class KernelNamespace implements NamespaceKernel {
     return this.linksSync();
   }
 
+  /** The cached link list when no link changed since it was dumped, else undefined. */
+  private cachedLinks(): LiveLink[] | undefined {
+    if (!this.linkWatch) {
+      this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
+      this.linkWatch.joinGroup(RTNLGRP_LINK);
+      this.linkCache = undefined;
+    }
+    if (this.linkWatch.drainNotifications()) this.linkCache = undefined;
+    return this.linkCache?.map((l) => ({ ...l }));
+  }
+
   private linksSync(): LiveLink[] {
+    const cached = this.cachedLinks();
+    if (cached) return cached;
     const out: LiveLink[] = [];
     run(this.rtnl(), writer.reset(), [queueDumpLinks(writer, out)]);
+    this.linkCache = out.map((l) => ({ ...l }));
     return out;
   }
 
@@ -149,7 +172,9 @@ class KernelNamespace implements NamespaceKernel {
       sock.send(writer, genlReqs[0]!.op);
     }
     let linkReq: NlRequest | undefined;
-    if (needLinks) {
+    const cachedLinks = needLinks ? this.cachedLinks() : undefined;
+    if (cachedLinks) live.links = cachedLinks;
+    else if (needLinks) {
       const r = this.rtnl();
       linkReq = queueDumpLinks(writer.reset(), live.links);
       r.send(writer, linkReq.op);
@@ -162,6 +187,7 @@ class KernelNamespace implements NamespaceKernel {
     if (linkReq) {
       this.rtnl().collect([linkReq]);
       throwIfFailed([linkReq]);
+      this.linkCache = live.links.map((l) => ({ ...l }));
     }
     if (want(select.addresses)) {
       run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
@@ -180,6 +206,9 @@ class KernelNamespace implements NamespaceKernel {
     this.closed = true;
     this.genlSock?.close();
     this.rtnlSock?.close();
+    this.linkWatch?.close();
+    this.linkWatch = undefined;
+    this.linkCache = undefined;
     this.sysctl.close();
     this.genlSock = undefined;
     this.rtnlSock = undefined;

@@ -13,7 +13,11 @@ const SOCK_CLOEXEC = 0x80000;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const SOL_NETLINK = 270;
+const NETLINK_ADD_MEMBERSHIP = 1;
 const NETLINK_CAP_ACK = 10;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
+const ENOBUFS = 105;
 const NETLINK_EXT_ACK = 11;
 
 export const NETLINK_ROUTE = 0;
@@ -289,6 +293,35 @@ export class NlSocket {
         }
         off += align4(len);
       }
+    }
+  }
+
+  /** Subscribes to a multicast group (e.g. rtnetlink's RTNLGRP_LINK). */
+  joinGroup(group: number): void {
+    const g = Buffer.alloc(4);
+    g.writeUInt32LE(group, 0);
+    if (lib().setsockopt(this.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g, 4) !== 0) this.fail(`join multicast group ${group}`, lastErrno());
+  }
+
+  /**
+   * Empties the queue of a subscribed socket without blocking. True when any
+   * notification was queued, or some were lost (ENOBUFS): either way what they
+   * describe may have changed.
+   */
+  drainNotifications(): boolean {
+    if (!recvBuf) recvBuf = Buffer.alloc(RECV_SIZE);
+    const c = lib();
+    let changed = false;
+    for (;;) {
+      const n = c.recv(this.fd, recvBuf, recvBuf.length, MSG_DONTWAIT);
+      if (n >= 0) {
+        changed = true;
+        continue;
+      }
+      const e = lastErrno();
+      if (e === EAGAIN) return changed;
+      if (e === ENOBUFS) changed = true;
+      else if (e !== 4) this.fail('recv notifications', e);
     }
   }
 
