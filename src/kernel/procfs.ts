@@ -2,7 +2,12 @@
 // bound to the namespace of whoever opened it, at open time: files are opened
 // inside the namespace (via `enter`) once, kept open, and read and written with
 // pread/pwrite afterwards.
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+//
+// That binding is by the opener, not by the mount: a bind mount of /proc/sys/net
+// elsewhere (a container's read-write hostPath, since the container's own /proc/sys
+// is read-only) acts the same way, so the root of these paths is configurable.
+import { closeSync, openSync, readSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { isAbsolute, normalize } from 'node:path';
 import { release } from 'node:os';
 import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES, interfaceNameProblem } from '../config/schema.js';
 import { KernelError } from './api.js';
@@ -10,8 +15,43 @@ import { errnoName, isRetryable } from './libc.js';
 
 export type Enter = <T>(fn: () => T) => T;
 
-const MPTCP_DIR = '/proc/sys/net/mptcp';
-const CONF_DIR = '/proc/sys/net/ipv4/conf';
+export const DEFAULT_SYSCTL_ROOT = '/proc/sys';
+const PROC_SUPER_MAGIC = 0x9fa0;
+let sysctlRoot = DEFAULT_SYSCTL_ROOT;
+
+/** Why `dir` cannot serve as the sysctl root (the directory holding net/), or undefined. */
+export function sysctlRootProblem(dir: string): string | undefined {
+  if (!isAbsolute(dir)) return 'must be an absolute path';
+  const net = `${normalize(dir).replace(/\/+$/, '')}/net`;
+  try {
+    if (!statSync(dir).isDirectory()) return 'is not a directory';
+  } catch (e) {
+    return `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+  }
+  try {
+    if (!statSync(net).isDirectory()) return `has no net/ directory`;
+    // Sysctl values are written as plain text into these files; a regular
+    // directory tree there would silently take writes meant for the kernel.
+    if (statfsSync(net).type !== PROC_SUPER_MAGIC) return `${net} is not procfs (mount the host's /proc/sys/net there)`;
+  } catch (e) {
+    return `has no net/ directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`;
+  }
+  return undefined;
+}
+
+/**
+ * Where net/mptcp and net/ipv4/conf are opened from, for the whole process
+ * (default /proc/sys). Affects namespaces opened afterwards; throws when unusable.
+ */
+export function setSysctlRoot(dir: string): void {
+  const p = sysctlRootProblem(dir);
+  if (p) throw new Error(`sysctl root ${JSON.stringify(dir)} ${p}`);
+  sysctlRoot = normalize(dir).replace(/\/+$/, '') || '/';
+}
+
+export function getSysctlRoot(): string {
+  return sysctlRoot;
+}
 
 type Kind = 'bool' | 'int' | 'string';
 const KINDS: Record<MptcpKey, Kind> = {
@@ -84,6 +124,9 @@ export class SysctlFiles {
   private mptcp = new Map<string, Slot | null>();
   private rp = new Map<string, Slot>();
   private mptcpOpened = false;
+  // Taken at creation: files already open keep the root they were opened under.
+  private readonly mptcpDir = `${sysctlRoot}/net/mptcp`;
+  private readonly confDir = `${sysctlRoot}/net/ipv4/conf`;
 
   constructor(
     readonly netns: string,
@@ -105,7 +148,7 @@ export class SysctlFiles {
     this.enter(() => {
       for (const name of names) {
         try {
-          this.mptcp.set(name, openSlot(`${MPTCP_DIR}/${name}`) ?? null);
+          this.mptcp.set(name, openSlot(`${this.mptcpDir}/${name}`) ?? null);
         } catch (e) {
           this.fail(`open net.mptcp.${name}`, e);
         }
@@ -179,7 +222,7 @@ export class SysctlFiles {
         retryable: false,
       });
     }
-    this.mptcp.set(name, this.writeSlot(slot, `${MPTCP_DIR}/${name}`, text, op));
+    this.mptcp.set(name, this.writeSlot(slot, `${this.mptcpDir}/${name}`, text, op));
   }
 
   private writeSlot(slot: Slot, path: string, text: string, op: string): Slot {
@@ -209,7 +252,7 @@ export class SysctlFiles {
       const p = interfaceNameProblem(iface);
       if (p) throw new KernelError({ op: `rp_filter of ${JSON.stringify(iface)}`, netns: this.netns, errno: 22, code: 'EINVAL', extack: `interface name ${p}`, retryable: false });
     }
-    return `${CONF_DIR}/${iface}/rp_filter`;
+    return `${this.confDir}/${iface}/rp_filter`;
   }
 
   /** Opens, in one namespace entry, the rp_filter files of `ifaces` not open yet. */
