@@ -54,6 +54,10 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
   const file = () => new Option('-f, --file <path>', 'config file or directory of *.yaml/*.yml').makeOptionMandatory();
   const node = () => new Option('--node <name>', 'node name (default: $NODE_NAME, else the hostname)');
   const netns = () => new Option('--netns <glob>', 'only namespaces whose name matches this glob');
+  // A container's own /proc/sys is read-only; a read-write mount of the host's
+  // /proc/sys/net elsewhere still acts on the namespace the process is in.
+  const sysctlRoot = () =>
+    new Option('--sysctl-root <dir>', 'directory holding net/ of /proc/sys (e.g. a mount of the host /proc/sys/net)').default('/proc/sys');
 
   program
     .command('validate')
@@ -73,6 +77,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .description('print the live state in the config format')
     .addOption(netns())
     .addOption(new Option('-o, --output <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .addOption(sysctlRoot())
     .action(pick('show'));
   program
     .command('plan')
@@ -83,6 +88,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .option('--live <snapshot.json>', 'plan against a saved `show -o json` instead of the kernel')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 2 when changes are pending')
+    .addOption(sysctlRoot())
     .action(pick('plan'));
   program
     .command('apply')
@@ -91,6 +97,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(node())
     .addOption(netns())
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(sysctlRoot())
     .action(pick('apply'));
   program
     .command('watch')
@@ -107,6 +114,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     )
     .option('--proc-root <dir>', 'host /proc for conflict detection', '/proc')
     .option('--etc-root <dir>', 'host /etc for conflict detection', '/etc')
+    .addOption(sysctlRoot())
     .action(pick('watch'));
   program
     .command('doctor')
@@ -117,6 +125,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--proc-root <dir>', 'host /proc for conflict detection', '/proc')
     .option('--etc-root <dir>', 'host /etc for conflict detection', '/etc')
+    .addOption(sysctlRoot())
     .action(pick('doctor'));
   program
     .command('demo')
@@ -144,6 +153,15 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return 1;
   }
   try {
+    if (typeof chosen.opts?.sysctlRoot === 'string') {
+      // Process-wide and set on every run, so one main() call cannot leak its root into the next.
+      const { setSysctlRoot } = await import('../kernel/procfs.js');
+      try {
+        setSysctlRoot(chosen.opts.sysctlRoot);
+      } catch (e) {
+        throw new UsageError(`--sysctl-root: ${(e as Error).message}`);
+      }
+    }
     const run = await load(chosen.name);
     return await run(chosen.opts ?? {}, io);
   } catch (err) {
