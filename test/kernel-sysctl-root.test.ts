@@ -4,7 +4,7 @@
 // elsewhere (a hostPath in the pod) reaches every namespace after setns, as
 // /proc/sys does. Checked against `ip netns exec NS sysctl`; writes go only to
 // throwaway namespaces.
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,20 +21,27 @@ const ns = namespacesFor('ksr', () => {
   setSysctlRoot(DEFAULT_SYSCTL_ROOT);
 });
 
-// A root like the pod's /host/proc/sys: <root>/net is the host's /proc/sys/net.
+// The DaemonSet's layout: the host's /proc read-only at /host/proc, its
+// /proc/sys/net read-write on top at /host/proc/sys/net, root /host/proc/sys.
 const work = mkdtempSync(join(tmpdir(), 'mr-sysctl-root-'));
-const root = join(work, 'rw');
+const hostProc = join(work, 'host/proc');
+const root = join(hostProc, 'sys');
 const roRoot = join(work, 'ro');
 const mounted: string[] = [];
 
+function bind(src: string, dst: string, readOnly: boolean): void {
+  sh('mount', ['--bind', src, dst]);
+  mounted.push(dst);
+  if (readOnly) sh('mount', ['-o', 'remount,bind,ro', dst]);
+}
+
 beforeAll(() => {
-  for (const r of [root, roRoot]) mkdirSync(join(r, 'net'), { recursive: true });
-  sh('mount', ['--bind', '/proc/sys/net', join(root, 'net')]);
-  mounted.push(join(root, 'net'));
+  mkdirSync(hostProc, { recursive: true });
+  mkdirSync(join(roRoot, 'net'), { recursive: true });
+  bind('/proc', hostProc, true);
+  bind('/proc/sys/net', join(root, 'net'), false);
   // What a container's own /proc/sys is: the same files, read-only.
-  sh('mount', ['--bind', '/proc/sys/net', join(roRoot, 'net')]);
-  mounted.push(join(roRoot, 'net'));
-  sh('mount', ['-o', 'remount,bind,ro', join(roRoot, 'net')]);
+  bind('/proc/sys/net', join(roRoot, 'net'), true);
 });
 
 afterAll(() => {
@@ -71,6 +78,13 @@ function openFilesUnder(dir: string): string[] {
 }
 
 describe('a bind mount of /proc/sys/net as the sysctl root', () => {
+  it('in the DaemonSet layout only net/ is writable, the rest of /host/proc/sys stays read-only', () => {
+    // access(W_OK) asks without writing (this is the host's UTS namespace).
+    expect(() => accessSync(join(root, 'kernel/domainname'), constants.W_OK)).toThrow(/EROFS/);
+    expect(() => accessSync(join(root, 'net/../kernel/domainname'), constants.W_OK)).toThrow(/EROFS/);
+    expect(() => accessSync(join(root, 'net/mptcp/enabled'), constants.W_OK)).not.toThrow();
+  });
+
   it('reads the values of the namespace the files are opened in, not of the host', () => {
     const n = ns();
     // Values that differ from the host's, so reading the wrong namespace shows.
