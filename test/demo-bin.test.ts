@@ -2,35 +2,17 @@
 // first command) and `plan --live` as an unprivileged user. Both need dist/, so
 // this file builds it when it is older than the sources.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
+import { BIN, ROOT, ensureBuilt } from './helpers/build.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, sh } from './helpers/netns.js';
 
 requireRoot();
-const root = join(import.meta.dirname, '..');
-const bin = join(root, 'dist/src/cli/bin.js');
-
-function newestMtime(dir: string): number {
-  let m = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return m;
-}
-
-function ensureBuilt(): void {
-  if (existsSync(bin) && statSync(bin).mtimeMs >= newestMtime(join(root, 'src'))) return;
-  // tsc emits even when someone else's file has a type error; the bin is what matters here.
-  spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    cwd: root,
-    stdio: 'ignore',
-  });
-  if (!existsSync(bin)) throw new Error('build failed: dist/src/cli/bin.js missing');
-}
+const root = ROOT;
+const bin = BIN;
 
 function hostState(): string {
   const sysctls = sh('sysctl', ['-a', '--pattern', '^net\\.mptcp\\.']).split('\n').filter((l) => !l.includes('available_')).sort();

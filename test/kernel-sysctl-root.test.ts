@@ -7,14 +7,16 @@
 import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSCTL_NAMES, type MptcpKey } from '../src/config/schema.js';
 import { main } from '../src/cli/main.js';
 import { KernelError } from '../src/kernel/api.js';
 import { closeAllNamespaces, closeNamespace, openNamespace } from '../src/kernel/namespace.js';
 import { DEFAULT_SYSCTL_ROOT, getSysctlRoot, setSysctlRoot } from '../src/kernel/procfs.js';
+import { ensureBuilt } from './helpers/build.js';
 import { captureIO } from './helpers/io.js';
-import { namespacesFor, nsSysctl, setNsSysctl, sh } from './helpers/netns.js';
+import { ipEndpoints, ipLimits, namespacesFor, nsSysctl, setNsSysctl, sh } from './helpers/netns.js';
 
 const ns = namespacesFor('ksr', () => {
   closeAllNamespaces();
@@ -220,5 +222,58 @@ describe('--sysctl-root on the command line', () => {
     const t = captureIO();
     expect(await main(['validate', '--help'], t.io)).toBe(0);
     expect(t.out()).not.toContain('--sysctl-root');
+  });
+});
+
+describe('as the DaemonSet runs it: not privileged, only NET_ADMIN and SYS_ADMIN (built bin)', () => {
+  // A private mount namespace whose own /proc/sys is read-only, as the runtime
+  // makes it (readonlyPaths), then only the two capabilities and no_new_privs
+  // (allowPrivilegeEscalation: false). Not simulated: the seccomp profile.
+  const CAPS = ['--bounding-set=-all,+net_admin,+sys_admin', '--inh-caps=-all', '--no-new-privs'];
+  function inPod(argv: string[]) {
+    const script = 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"';
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', 'setpriv', ...CAPS, ...argv], {
+      encoding: 'utf8',
+      cwd: '/',
+      env: { PATH: process.env.PATH, NODE_NAME: 'n1' },
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+  let bin: string;
+  beforeAll(() => {
+    bin = ensureBuilt();
+  }, 300_000);
+
+  it('the simulated pod has exactly CAP_NET_ADMIN and CAP_SYS_ADMIN and a read-only /proc/sys', () => {
+    const r = inPod(['sh', '-c', 'grep -E "^(CapEff|NoNewPrivs)" /proc/self/status; grep " /proc/sys " /proc/self/mounts']);
+    expect(r.code, r.err).toBe(0);
+    // Bits 12 (NET_ADMIN) and 21 (SYS_ADMIN).
+    expect(r.out).toMatch(/^CapEff:\s+0000000000201000$/m);
+    expect(r.out).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(r.out).toMatch(/ \/proc\/sys proc ro,/);
+  });
+
+  it('apply with --sysctl-root converges another namespace (setns, netlink, sysctls); without it the sysctl write fails with EROFS', () => {
+    const n = ns();
+    const before = nsSysctl(n, 'net.mptcp.stale_loss_cnt');
+    const value = before === '13' ? 14 : 13;
+    const cfg = join(work, 'pod.yaml');
+    writeFileSync(
+      cfg,
+      `version: 1\nnamespaces:\n  - netns: ${n}\n    limits: { subflows: 3 }\n    endpoints:\n      - { address: 192.0.2.61, flags: [signal] }\n    mptcp: { staleLossCnt: ${value} }\n`,
+    );
+    const apply = (extra: string[]) => inPod([process.execPath, bin, 'apply', '-f', cfg, '--netns', n, ...extra]);
+
+    const refused = apply([]);
+    expect(refused.code).toBe(1);
+    expect(refused.out + refused.err).toMatch(/EROFS/);
+    expect(refused.out + refused.err).not.toMatch(/\n\s+at /);
+    expect(nsSysctl(n, 'net.mptcp.stale_loss_cnt')).toBe(before);
+
+    const ok = apply(['--sysctl-root', root]);
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    expect(nsSysctl(n, 'net.mptcp.stale_loss_cnt')).toBe(String(value));
+    expect(ipLimits(n).subflows).toBe(3);
+    expect(ipEndpoints(n)).toEqual([expect.objectContaining({ address: '192.0.2.61', signal: true })]);
   });
 });
