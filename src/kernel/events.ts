@@ -15,8 +15,8 @@
 // received. A full queue always holds messages, so a loss is always noticed at
 // the next read.
 import { readdirSync } from 'node:fs';
-import koffi from 'koffi';
 import { RawNetlinkSocket } from 'netlink';
+import { lastErrno, lib } from './libc.js';
 
 const NETLINK_ROUTE = 0;
 /** Multicast groups (linux/rtnetlink.h, enum rtnetlink_groups). */
@@ -40,20 +40,6 @@ const SK_MEMINFO_VARS = 9;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
 
-type Fn = (...args: unknown[]) => number;
-let libc: { getsockname: Fn; getsockopt: Fn; setsockopt: Fn } | undefined;
-function lib() {
-  if (!libc) {
-    const l = koffi.load('libc.so.6');
-    libc = {
-      getsockname: l.func('int getsockname(int fd, void *addr, void *len)') as Fn,
-      getsockopt: l.func('int getsockopt(int fd, int level, int name, void *val, void *len)') as Fn,
-      setsockopt: l.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as Fn,
-    };
-  }
-  return libc;
-}
-
 /** The fd of our netlink socket bound to `port` (the package does not expose it). */
 function netlinkFd(port: number): number {
   const c = lib();
@@ -74,7 +60,7 @@ function setNoEnobufs(fd: number): void {
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
   if (lib().setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, one, 4) !== 0) {
-    throw new Error(`setsockopt(NETLINK_NO_ENOBUFS) failed: errno ${koffi.errno()}`);
+    throw new Error(`setsockopt(NETLINK_NO_ENOBUFS) failed: errno ${lastErrno()}`);
   }
 }
 

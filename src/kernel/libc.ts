@@ -1,6 +1,8 @@
-// The few libc calls node does not offer: setns(2) and netlink sockets. They are
-// made synchronously on the calling (main) thread through koffi, which is what
-// keeps a socket bound to the namespace the thread is in at that moment.
+// The few libc calls node does not offer: setns(2), unshare(2), mount(2) and
+// netlink sockets. They are made synchronously on the calling (main) thread
+// through koffi, which is what keeps a socket bound to the namespace the thread
+// is in at that moment. The one place that loads libc: the rest of the kernel
+// layer imports these.
 import { constants as osConstants } from 'node:os';
 import koffi from 'koffi';
 
@@ -8,9 +10,14 @@ type Fn = (...args: unknown[]) => number;
 
 export interface Libc {
   setns: Fn;
+  unshare: Fn;
+  mount: Fn;
+  umount2: Fn;
   socket: Fn;
   bind: Fn;
+  getsockname: Fn;
   setsockopt: Fn;
+  getsockopt: Fn;
   send: Fn;
   recv: Fn;
   close: Fn;
@@ -24,9 +31,14 @@ export function lib(): Libc {
     const l = koffi.load('libc.so.6');
     libc = {
       setns: l.func('int setns(int fd, int nstype)') as Fn,
+      unshare: l.func('int unshare(int flags)') as Fn,
+      mount: l.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)') as Fn,
+      umount2: l.func('int umount2(const char *target, int flags)') as Fn,
       socket: l.func('int socket(int domain, int type, int protocol)') as Fn,
       bind: l.func('int bind(int fd, void *addr, uint32_t len)') as Fn,
+      getsockname: l.func('int getsockname(int fd, void *addr, void *len)') as Fn,
       setsockopt: l.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as Fn,
+      getsockopt: l.func('int getsockopt(int fd, int level, int name, void *val, void *len)') as Fn,
       send: l.func('intptr_t send(int fd, void *buf, uintptr_t len, int flags)') as Fn,
       recv: l.func('intptr_t recv(int fd, void *buf, uintptr_t len, int flags)') as Fn,
       close: l.func('int close(int fd)') as Fn,
@@ -43,6 +55,11 @@ const errnoNames = new Map<number, string>();
 for (const [name, n] of Object.entries(osConstants.errno)) {
   // EWOULDBLOCK and EDEADLOCK alias other numbers; keep the common name.
   if (!errnoNames.has(n)) errnoNames.set(n, name);
+}
+
+/** The errno's symbolic name, or undefined for a number this platform does not name. */
+export function knownErrnoName(errno: number): string | undefined {
+  return errnoNames.get(errno);
 }
 
 export function errnoName(errno: number): string {

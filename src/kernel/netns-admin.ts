@@ -6,11 +6,11 @@
 // process ever runs in the new namespace.
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import koffi from 'koffi';
 import { AttrStream, createRtNetlink, ifla, type RtNetlinkSocket, type StreamData } from 'netlink';
 import { interfaceNameProblem, netnsPatternProblem } from '../config/schema.js';
 import { isGlob } from '../core/glob.js';
 import { KernelError } from './api.js';
+import { errnoName, knownErrnoName, lastErrno, lib } from './libc.js';
 
 const NETNS_RUN_DIR = '/run/netns';
 const CLONE_NEWNET = 0x40000000;
@@ -19,34 +19,12 @@ const MS_REC = 16384;
 const MS_SHARED = 1 << 20;
 const MNT_DETACH = 2;
 
-type Fn = (...args: unknown[]) => number;
-let libc:
-  | { unshare: Fn; setns: Fn; mount: Fn; umount2: Fn }
-  | undefined;
-
-function lib() {
-  if (!libc) {
-    const l = koffi.load('libc.so.6');
-    libc = {
-      unshare: l.func('int unshare(int flags)') as Fn,
-      setns: l.func('int setns(int fd, int nstype)') as Fn,
-      mount: l.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data)') as Fn,
-      umount2: l.func('int umount2(const char *target, int flags)') as Fn,
-    };
-  }
-  return libc;
-}
-
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, n]) => [n, name]),
-);
-
-function fail(op: string, netns: string, errno = koffi.errno()): never {
+function fail(op: string, netns: string, errno = lastErrno()): never {
   throw new KernelError({
     op,
     netns,
     errno,
-    code: errnoNames.get(errno) ?? `errno ${errno}`,
+    code: errnoName(errno),
     retryable: false,
   });
 }
@@ -64,7 +42,7 @@ function ensureRunDir(): void {
   // here show up in other mount namespaces (containers, the DaemonSet).
   const c = lib();
   if (c.mount('none', NETNS_RUN_DIR, null, MS_SHARED | MS_REC, null) === 0) return;
-  const e = koffi.errno();
+  const e = lastErrno();
   if (e !== osConstants.errno.EINVAL) fail('make /run/netns shared', 'host', e);
   if (c.mount(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', MS_BIND | MS_REC, null) !== 0) fail('bind /run/netns', 'host');
   if (c.mount('none', NETNS_RUN_DIR, null, MS_SHARED | MS_REC, null) !== 0) fail('make /run/netns shared', 'host');
@@ -127,7 +105,7 @@ export function deleteNetns(name: string): void {
   const path = `${NETNS_RUN_DIR}/${name}`;
   const c = lib();
   if (c.umount2(path, MNT_DETACH) !== 0) {
-    const e = koffi.errno();
+    const e = lastErrno();
     // EINVAL: not a mount point (half-created); ENOENT: already gone.
     if (e !== osConstants.errno.EINVAL && e !== osConstants.errno.ENOENT) fail('umount netns', name, e);
   }
@@ -253,7 +231,7 @@ function asKernelError(err: unknown, op: string, netns: string): KernelError {
     op,
     netns,
     errno,
-    code: named ?? e.code ?? errnoNames.get(errno) ?? String(e.message ?? err),
+    code: named ?? e.code ?? knownErrnoName(errno) ?? String(e.message ?? err),
     retryable: false,
   });
 }
