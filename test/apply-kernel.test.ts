@@ -20,6 +20,7 @@ import {
   uniqueName,
   veth,
 } from './helpers/netns.js';
+import { captureIO } from './helpers/io.js';
 
 requireRoot();
 
@@ -48,15 +49,9 @@ function config(yaml: string): string {
 }
 
 async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, {
-    stdout: { write: (s: string) => out.push(s) },
-    stderr: { write: (s: string) => err.push(s) },
-    env: { NODE_NAME: 'test-node' },
-    cwd: process.cwd(),
-  });
-  return { code, out: out.join(''), err: err.join('') };
+  const t = captureIO({ env: { NODE_NAME: 'test-node' } });
+  const code = await main(argv, t.io);
+  return { code, out: t.out(), err: t.err() };
 }
 
 type JsonNs = {

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
+import { captureIO } from './helpers/io.js';
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env: {}, cwd: process.cwd() },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = () => captureIO();
 
 describe('cli', () => {
   it('prints usage and exits 1 without a command', async () => {

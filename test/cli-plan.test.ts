@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { toLiveSnapshot } from '../src/core/live-to-config.js';
 import type { LiveNamespace } from '../src/core/model.js';
+import { captureIO } from './helpers/io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,15 +68,9 @@ namespaces:
 );
 
 async function cli(argv: string[], tty = false) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, {
-    stdout: { write: (s: string) => out.push(s), isTTY: tty },
-    stderr: { write: (s: string) => err.push(s) },
-    env: { NODE_NAME: 'n1' },
-    cwd: dir,
-  });
-  return { code, out: out.join(''), err: err.join('') };
+  const t = captureIO({ env: { NODE_NAME: 'n1' }, cwd: dir, isTTY: tty });
+  const code = await main(argv, t.io);
+  return { code, out: t.out(), err: t.err() };
 }
 
 describe('plan --live', () => {

@@ -5,19 +5,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { parseConfigText, resolveNamespace } from '../src/config/index.js';
+import { captureIO } from './helpers/io.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mr-config-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function io(env: Record<string, string> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env, cwd: dir },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = (env: Record<string, string> = {}) => captureIO({ env, cwd: dir });
 
 const GOOD = `version: 1
 namespaces:

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { BIN, ROOT, ensureBuilt } from './helpers/build.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, sh } from './helpers/netns.js';
+import { captureIO } from './helpers/io.js';
 
 requireRoot();
 const root = ROOT;
@@ -98,12 +99,11 @@ describe('plan --live (built bin, unprivileged)', () => {
     made.push(a);
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.70', 'subflow');
     ip('-n', a, 'mptcp', 'endpoint', 'add', '203.0.113.70', 'signal');
-    const out: string[] = [];
-    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: { NODE_NAME: 'n1' }, cwd: dir };
-    expect(await main(['show', '--netns', a, '-o', 'json'], io)).toBe(0);
+    const t = captureIO({ env: { NODE_NAME: 'n1' }, cwd: dir });
+    expect(await main(['show', '--netns', a, '-o', 'json'], t.io)).toBe(0);
     chmodSync(dir, 0o755);
     const snap = join(dir, 'snap.json');
-    writeFileSync(snap, out.join(''), { mode: 0o644 });
+    writeFileSync(snap, t.out(), { mode: 0o644 });
     const cfg = join(dir, 'cfg.yaml');
     writeFileSync(
       cfg,
@@ -134,9 +134,9 @@ namespaces:
     ]);
 
     // The same plan as root against the kernel.
-    out.length = 0;
-    expect(await main(['plan', '-f', cfg, '-o', 'json', '--detailed-exitcode'], io)).toBe(2);
-    const kernelPlan = JSON.parse(out.join('')) as typeof doc;
+    const t2 = captureIO({ env: { NODE_NAME: 'n1' }, cwd: dir });
+    expect(await main(['plan', '-f', cfg, '-o', 'json', '--detailed-exitcode'], t2.io)).toBe(2);
+    const kernelPlan = JSON.parse(t2.out()) as typeof doc;
     expect(kernelPlan.namespaces.find((n) => n.netns === a)!.operations).toEqual(doc.namespaces[0]!.operations);
 
     // Nothing changed in the namespace.

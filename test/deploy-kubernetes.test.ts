@@ -17,6 +17,7 @@ import { configSchema } from '../src/config/schema.js';
 import { main } from '../src/cli/main.js';
 import { parseListen } from '../src/http/server.js';
 import { build, find, readYamlDocuments, type Resource } from './deploy-kustomize.js';
+import { captureIO } from './helpers/io.js';
 
 const K8S = fileURLToPath(new URL('../deploy/kubernetes', import.meta.url));
 const BASE = join(K8S, 'base');
@@ -86,20 +87,7 @@ function flag(args: string[], name: string): string | undefined {
   return undefined;
 }
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: {
-      stdout: { write: (s: string) => out.push(s) },
-      stderr: { write: (s: string) => err.push(s) },
-      env: {},
-      cwd: process.cwd(),
-    },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = () => captureIO();
 
 describe('kustomize base and overlays', () => {
   it('every kustomization lists only files that exist and builds', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
+import { captureIO } from './helpers/io.js';
 
 const UNIT = fileURLToPath(new URL('../deploy/systemd/mptcp-reconciler.service', import.meta.url));
 const text = readFileSync(UNIT, 'utf8');
@@ -55,10 +56,9 @@ describe('systemd unit', () => {
     expect(argv[1]).toBe('watch');
     expect(argv[argv.indexOf('--file') + 1]).toBe('/etc/mptcp-reconciler');
     // Every option is one the watch command has.
-    const out: string[] = [];
-    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: {}, cwd: process.cwd() };
-    expect(await main(['watch', '--help'], io)).toBe(0);
-    for (const o of argv.filter((a) => a.startsWith('-'))) expect(out.join(''), o).toContain(o);
+    const t = captureIO();
+    expect(await main(['watch', '--help'], t.io)).toBe(0);
+    for (const o of argv.filter((a) => a.startsWith('-'))) expect(t.out() + t.err(), o).toContain(o);
   });
 
   it('reloads with SIGHUP, stops with SIGTERM, restarts on failure', () => {

@@ -12,6 +12,7 @@ import { main } from '../src/cli/main.js';
 import { readMptcpConnections, type MptcpConnection } from '../src/kernel/sockdiag.js';
 import type { DoctorJson } from '../src/doctor/report.js';
 import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
+import { captureIO } from './helpers/io.js';
 
 requireRoot();
 
@@ -32,15 +33,7 @@ function ns(prefix: string): string {
   return n;
 }
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env: { NODE_NAME: 'doc-node' }, cwd: dir },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = () => captureIO({ env: { NODE_NAME: 'doc-node' }, cwd: dir });
 
 async function doctorJson(...args: string[]): Promise<{ code: number; json: DoctorJson; err: string }> {
   const t = io();

@@ -1,23 +1,12 @@
 // mptcp_pm over netlink against the real kernel, with iproute2 as the oracle.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { bitsFromFlags } from '../src/core/flags.js';
 import { KernelError, type NamespaceKernel } from '../src/kernel/api.js';
 import { closeAllNamespaces, closeNamespace, openNamespace } from '../src/kernel/namespace.js';
 import { listNamespaces, selectNamespaces, withNetns } from '../src/kernel/netns.js';
-import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot } from './helpers/netns.js';
+import { ip, ipEndpoints, ipLimits, namespacesFor } from './helpers/netns.js';
 
-const made: string[] = [];
-function ns(): string {
-  const n = createNetns('kmp');
-  made.push(n);
-  return n;
-}
-
-beforeAll(() => requireRoot());
-afterAll(() => {
-  closeAllNamespaces();
-  for (const n of made) deleteNetns(n);
-});
+const ns = namespacesFor('kmp', closeAllNamespaces);
 
 async function kernelError(p: Promise<unknown>): Promise<KernelError> {
   try {

@@ -1,23 +1,13 @@
 // net.mptcp.* sysctls and rp_filter through /proc/sys inside namespaces, checked
 // with `ip netns exec NS sysctl` as the oracle.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SYSCTL_NAMES, type MptcpKey } from '../src/config/schema.js';
 import { KernelError } from '../src/kernel/api.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
-import { createNetns, deleteNetns, ip, nsSysctl, requireRoot, setNsSysctl } from './helpers/netns.js';
+import { ip, namespacesFor, nsSysctl, setNsSysctl } from './helpers/netns.js';
 
-const made: string[] = [];
-function ns(): string {
-  const n = createNetns('kpf');
-  made.push(n);
-  return n;
-}
-beforeAll(() => requireRoot());
-afterAll(() => {
-  closeAllNamespaces();
-  for (const n of made) deleteNetns(n);
-});
+const ns = namespacesFor('kpf', closeAllNamespaces);
 
 describe('net.mptcp sysctls', () => {
   it('reads every sysctl this kernel has, as sysctl shows it', () => {

@@ -9,16 +9,9 @@ import { liveToConfig, toLiveSnapshot } from '../src/core/live-to-config.js';
 import type { LiveNamespace } from '../src/core/model.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl } from './helpers/netns.js';
+import { captureIO } from './helpers/io.js';
 
-function io() {
-  let out = '';
-  let err = '';
-  return {
-    io: { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: { NODE_NAME: 'node-a' }, cwd: '/' },
-    out: () => out,
-    err: () => err,
-  };
-}
+const io = () => captureIO({ env: { NODE_NAME: 'node-a' }, cwd: '/' });
 
 const made: string[] = [];
 let n: string;
