@@ -123,7 +123,6 @@ export class SysctlFiles {
   /** undefined entry: not opened yet; null: the kernel has no such file. */
   private mptcp = new Map<string, Slot | null>();
   private rp = new Map<string, Slot>();
-  private mptcpOpened = false;
   // Taken at creation: files already open keep the root they were opened under.
   private readonly mptcpDir = `${sysctlRoot}/net/mptcp`;
   private readonly confDir = `${sysctlRoot}/net/ipv4/conf`;
@@ -142,9 +141,18 @@ export class SysctlFiles {
     throw new KernelError({ op, netns: this.netns, errno, code, ...(extack ? { extack } : {}), retryable: isRetryable(code) });
   }
 
-  private openMptcp(): void {
-    if (this.mptcpOpened) return;
-    const names = [...MPTCP_KEYS.map((k) => SYSCTL_NAMES[k]), PM_TYPE];
+  /**
+   * Opens, in one namespace entry, the files of `keys` not open yet (pathManager
+   * brings pm_type, its pre-6.15 form). Only what is asked for: a pass reads one or
+   * two of these, and opening all eleven was most of a namespace's first-pass cost.
+   */
+  private openMptcp(keys: readonly MptcpKey[]): void {
+    const names: string[] = [];
+    for (const k of keys) {
+      if (!this.mptcp.has(SYSCTL_NAMES[k])) names.push(SYSCTL_NAMES[k]);
+      if (k === 'pathManager' && !this.mptcp.has(PM_TYPE)) names.push(PM_TYPE);
+    }
+    if (names.length === 0) return;
     this.enter(() => {
       for (const name of names) {
         try {
@@ -154,12 +162,11 @@ export class SysctlFiles {
         }
       }
     });
-    this.mptcpOpened = true;
   }
 
   /** The net.mptcp.* values this kernel has (all, or only `keys`), in file keys. */
   readMptcp(keys: readonly MptcpKey[] = MPTCP_KEYS): MptcpConfig {
-    this.openMptcp();
+    this.openMptcp(keys);
     const out: Record<string, string | number | boolean> = {};
     for (const key of keys) {
       const name = SYSCTL_NAMES[key];
@@ -190,7 +197,7 @@ export class SysctlFiles {
   }
 
   writeMptcp(key: MptcpKey, value: string | number | boolean): void {
-    this.openMptcp();
+    this.openMptcp([key]);
     let name = SYSCTL_NAMES[key];
     let text: string;
     if (KINDS[key] === 'bool') text = value === true || value === 1 || value === '1' ? '1' : '0';
@@ -329,6 +336,5 @@ export class SysctlFiles {
     for (const s of this.rp.values()) closeSync(s.fd);
     this.mptcp.clear();
     this.rp.clear();
-    this.mptcpOpened = false;
   }
 }
