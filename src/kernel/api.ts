@@ -60,6 +60,11 @@ export interface LiveSelection {
   rpFilter?: string[] | boolean;
 }
 
+/** Opaque bytes standing for one read's raw input; only the kernel layer compares them. */
+export interface LiveFingerprint {
+  readonly bytes: Uint8Array;
+}
+
 /** One namespace's kernel handles: sockets created inside it, reused across passes. */
 export interface NamespaceKernel {
   /** "host" or the name under /run/netns. */
@@ -92,6 +97,14 @@ export interface NamespaceKernel {
    * what is not selected comes back empty.
    */
   readLive(select?: LiveSelection): Promise<LiveNamespace>;
+
+  /**
+   * readLive that also fingerprints what it read: the raw kernel replies (minus
+   * sequence numbers and port ids) and the sysctl values. When that equals `since`
+   * (an earlier fingerprint of this handle, same selection) nothing is decoded and
+   * `live` is undefined. Optional: without it a pass always reads in full.
+   */
+  readLiveIfChanged?(select: LiveSelection, since?: LiveFingerprint): Promise<{ live: LiveNamespace | undefined; fingerprint: LiveFingerprint }>;
 
   close(): void;
 }
