@@ -65,6 +65,19 @@ export interface LiveFingerprint {
   readonly bytes: Uint8Array;
 }
 
+/**
+ * One mptcp_pm write of a batch (NamespaceKernel.runBatch); the same requests as
+ * addEndpoint, deleteEndpoint, setEndpointFlags and setLimits.
+ */
+export type KernelWrite =
+  | { op: 'add'; endpoint: EndpointSpec }
+  | { op: 'delete'; id: number }
+  | { op: 'set-flags'; id: number; backup: boolean; fullmesh: boolean }
+  | { op: 'set-limits'; limits: Partial<Limits> };
+
+/** The kernel's answer to one write of a batch: its acknowledgement, or its own error (errno, extack). */
+export type KernelWriteResult = { ok: true } | { ok: false; error: KernelError };
+
 /** One namespace's kernel handles: sockets created inside it, reused across passes. */
 export interface NamespaceKernel {
   /** "host" or the name under /run/netns. */
@@ -105,6 +118,14 @@ export interface NamespaceKernel {
    * `live` is undefined. Optional: without it a pass always reads in full.
    */
   readLiveIfChanged?(select: LiveSelection, since?: LiveFingerprint): Promise<{ live: LiveNamespace | undefined; fingerprint: LiveFingerprint }>;
+
+  /**
+   * Sends the writes together (one sendmsg per up to 64) and returns one result
+   * per write, in order. The kernel applies them one after another in that order,
+   * whatever an earlier one answered: a write that must not run when another
+   * failed belongs in a later batch. Optional: without it each write is a call.
+   */
+  runBatch?(writes: readonly KernelWrite[]): Promise<KernelWriteResult[]>;
 
   close(): void;
 }
