@@ -3,13 +3,13 @@
 // operation that failed because someone else already did the same thing (EEXIST on
 // an add, "address not found" on a delete) is harmless exactly when the re-read
 // state verifies, so no error code is special-cased here.
-import type { LiveSelection, NamespaceKernel } from '../kernel/api.js';
+import type { LiveFingerprint, LiveSelection, NamespaceKernel } from '../kernel/api.js';
 import { KernelError } from '../kernel/api.js';
 import type { DesiredNamespace, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
 import type { MptcpKey } from '../config/schema.js';
 import { endpointKey } from '../core/address.js';
 import { planNamespace } from '../core/plan.js';
-import { verifyNamespace } from '../core/verify.js';
+import { type VerifyResult, verifyNamespace } from '../core/verify.js';
 import type { Conflict, Decision } from '../conflicts/index.js';
 
 /** The subset of pino the shell uses; pino loggers fit, and so does nothing at all. */
@@ -164,6 +164,31 @@ function errorEntry(err: unknown, op: Operation): NamespaceResult['errors'][numb
   return { message: `${describeOp(op)}: ${err instanceof Error ? err.message : String(err)}`, op: describeOp(op) };
 }
 
+/**
+ * The last pass of a handle that planned nothing and verified: for which desired
+ * state (the object itself: a config reload resolves new ones), the fingerprint
+ * of what it read, and what it concluded. A pass is a pure function of (desired,
+ * live), so a read that finds the same bytes again would plan and verify the same:
+ * it is answered from here, and a converged resync costs little more than its
+ * syscalls. Keyed by handle: a namespace re-created under its name gets a new one.
+ */
+interface ConvergedMemo {
+  desired: DesiredNamespace;
+  fingerprint: LiveFingerprint;
+  live: LiveNamespace;
+  plan: NamespacePlan;
+  verify: VerifyResult;
+}
+const memos = new WeakMap<NamespaceKernel, ConvergedMemo>();
+
+/** How often a pass was answered from the memo of the previous one (for tests and benchmarks). */
+export const passMemoStats = { hits: 0, stored: 0 };
+
+/** Forgets what the last converged pass of `kernel` read: its next pass plans and verifies in full. */
+export function forgetConvergedPass(kernel: NamespaceKernel): void {
+  memos.delete(kernel);
+}
+
 /** One pass over one namespace. Never throws for kernel errors: they are in the result. */
 export async function reconcileNamespace(
   kernel: NamespaceKernel,
@@ -173,8 +198,29 @@ export async function reconcileNamespace(
   const log = opts.logger;
   const ctx = { passId: opts.passId, netns: desired.netns };
   const select = liveSelection(desired);
-  const live = await kernel.readLive(select);
-  const plan = planNamespace(desired, live);
+  const memo = memos.get(kernel);
+  // Set again only by a pass that ends planning nothing and verified; a write, an
+  // error or a throw in between leaves it forgotten.
+  memos.delete(kernel);
+  let live: LiveNamespace;
+  let fingerprint: LiveFingerprint | undefined;
+  let hit: ConvergedMemo | undefined;
+  if (kernel.readLiveIfChanged) {
+    const r = await kernel.readLiveIfChanged(select, memo?.desired === desired ? memo.fingerprint : undefined);
+    fingerprint = r.fingerprint;
+    if (r.live) live = r.live;
+    else {
+      hit = memo!;
+      live = hit.live;
+      passMemoStats.hits++;
+    }
+  } else live = await kernel.readLive(select);
+  const plan = hit ? hit.plan : planNamespace(desired, live);
+  const remember = (v: VerifyResult) => {
+    if (!fingerprint || plan.operations.length > 0 || plan.errors.length > 0 || !v.converged) return;
+    memos.set(kernel, hit ?? { desired, fingerprint, live, plan, verify: v });
+    if (!hit) passMemoStats.stored++;
+  };
   opts.onLive?.(live, plan);
   const result: ReconcileResult = {
     netns: desired.netns,
@@ -203,7 +249,8 @@ export async function reconcileNamespace(
 
   if (opts.mode === 'observe' || blocked) {
     if (blocked) for (const o of result.operations) o.result = 'skipped';
-    const v = verifyNamespace(desired, live);
+    const v = hit ? hit.verify : verifyNamespace(desired, live);
+    remember(v);
     result.converged = v.converged && !blocked && plan.errors.length === 0;
     result.differences = v.differences;
     if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
@@ -254,7 +301,8 @@ export async function reconcileNamespace(
   // Nothing was written, so a re-read would only repeat the read just judged (it
   // doubled the cost of a converged pass, the daemon's common case).
   const after = ops.length === 0 ? live : await kernel.readLive(select);
-  const v = verifyNamespace(desired, after);
+  const v = hit ? hit.verify : verifyNamespace(desired, after);
+  remember(v);
   result.differences = v.differences;
   if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
   result.converged = v.converged && plan.errors.length === 0;
@@ -347,6 +395,7 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
         if (before) {
           const after = opts.identityOf!(d.netns);
           if (after?.dev !== before.dev || after?.ino !== before.ino) {
+            forgetConvergedPass(kernel);
             const what = after ? 'deleted and re-created under the same name' : 'deleted';
             r.converged = false;
             r.errors.push({ message: `netns ${d.netns}: ${what} during this pass; its changes went to the namespace that was removed`, retryable: true });

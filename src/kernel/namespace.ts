@@ -3,7 +3,8 @@
 // name and rebuilds it when the name now points at another namespace.
 import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
-import { KernelError, type Limits, type LiveSelection, type NamespaceKernel } from './api.js';
+import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
+import { FingerprintBuilder, scrubAddressMessage } from './fingerprint.js';
 import type { EndpointRequest } from './mptcp-codec.js';
 import {
   type GenlFamily,
@@ -34,6 +35,8 @@ class KernelNamespace implements NamespaceKernel {
   // the dump is queued, so it is never missed, at worst dumped twice.
   private linkWatch: NlSocket | undefined;
   private linkCache: LiveLink[] | undefined;
+  // Bumped at each re-dump: a read's fingerprint holds it in place of the link bytes.
+  private linkGen = 0;
   private fam: GenlFamily | undefined;
   private readonly sysctl: SysctlFiles;
   closed = false;
@@ -102,15 +105,20 @@ class KernelNamespace implements NamespaceKernel {
     return this.linksSync();
   }
 
-  /** The cached link list when no link changed since it was dumped, else undefined. */
-  private cachedLinks(): LiveLink[] | undefined {
+  /** Whether the kept link list still holds (no link changed since it was dumped). */
+  private linkCacheValid(): boolean {
     if (!this.linkWatch) {
       this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
       this.linkWatch.joinGroup(RTNLGRP_LINK);
       this.linkCache = undefined;
     }
     if (this.linkWatch.drainNotifications()) this.linkCache = undefined;
-    return this.linkCache?.map((l) => ({ ...l }));
+    return this.linkCache !== undefined;
+  }
+
+  /** The cached link list when no link changed since it was dumped, else undefined. */
+  private cachedLinks(): LiveLink[] | undefined {
+    return this.linkCacheValid() ? this.linkCache!.map((l) => ({ ...l })) : undefined;
   }
 
   private linksSync(): LiveLink[] {
@@ -119,6 +127,7 @@ class KernelNamespace implements NamespaceKernel {
     const out: LiveLink[] = [];
     run(this.rtnl(), writer.reset(), [queueDumpLinks(writer, out)]);
     this.linkCache = out.map((l) => ({ ...l }));
+    this.linkGen++;
     return out;
   }
 
@@ -149,15 +158,28 @@ class KernelNamespace implements NamespaceKernel {
     // namespace entry (the inner entries are then no-ops) instead of one per socket
     // and file group saves four setns round trips per namespace, a fifth of a
     // one-shot CLI pass. The body is synchronous, as withNetns requires.
-    if (this.entered) return this.readLiveSync(select);
-    const live = this.enter(() => this.readLiveSync(select));
+    if (this.entered) return this.readLiveSync(select)!;
+    const live = this.enter(() => this.readLiveSync(select)!);
     this.entered = true;
     return live;
   }
 
   private entered = false;
+  private fp: FingerprintBuilder | undefined;
 
-  private readLiveSync(select: LiveSelection): LiveNamespace {
+  async readLiveIfChanged(select: LiveSelection, since?: LiveFingerprint): Promise<{ live: LiveNamespace | undefined; fingerprint: LiveFingerprint }> {
+    const fp = (this.fp ??= new FingerprintBuilder()).reset();
+    let live: LiveNamespace | undefined;
+    if (this.entered) live = this.readLiveSync(select, fp, since);
+    else {
+      live = this.enter(() => this.readLiveSync(select, fp, since));
+      this.entered = true;
+    }
+    return { live, fingerprint: live ? fp.snapshot() : since! };
+  }
+
+  /** With `fp`: fingerprints the read, and returns undefined (nothing decoded) when it equals `since`. */
+  private readLiveSync(select: LiveSelection, fp?: FingerprintBuilder, since?: LiveFingerprint): LiveNamespace | undefined {
     const all = Object.keys(select).length === 0;
     const want = (v: unknown) => (all ? true : v !== undefined && v !== false);
     const live: LiveNamespace = {
@@ -182,17 +204,20 @@ class KernelNamespace implements NamespaceKernel {
       writer.reset();
       if (want(select.limits)) genlReqs.push(queueGetLimits(writer, fam, live.limits));
       if (want(select.endpoints)) genlReqs.push(queueDumpEndpoints(writer, fam, live.endpoints));
+      if (fp) for (const r of genlReqs) fp.defer(r);
       sock.send(writer, genlReqs[0]!.op);
     }
     let linkReq: NlRequest | undefined;
-    const cachedLinks = needLinks ? this.cachedLinks() : undefined;
-    if (cachedLinks) live.links = cachedLinks;
-    else if (needLinks) {
+    // Copied out of the cache only when the caller gets a live state (or rp_filter needs the names now).
+    const linksCached = needLinks && this.linkCacheValid();
+    if (linksCached && (!fp || rpAll)) live.links = this.linkCache!.map((l) => ({ ...l }));
+    else if (needLinks && !linksCached) {
       const r = this.rtnl();
       linkReq = queueDumpLinks(writer.reset(), live.links);
       r.send(writer, linkReq.op);
     }
     if (genlSock) {
+      fp?.u32(1);
       genlSock.collect(genlReqs);
       throwIfFailed(genlReqs);
       genlReqs = [];
@@ -201,15 +226,32 @@ class KernelNamespace implements NamespaceKernel {
       this.rtnl().collect([linkReq]);
       throwIfFailed([linkReq]);
       this.linkCache = live.links.map((l) => ({ ...l }));
+      this.linkGen++;
     }
+    if (needLinks) fp?.u32(2).u32(this.linkGen);
     if (want(select.addresses)) {
-      run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
+      fp?.u32(3);
+      const req = queueDumpAddresses(writer.reset(), live.addresses);
+      run(this.rtnl(), writer, [fp ? fp.defer(req, scrubAddressMessage) : req]);
     }
     if (want(select.mptcp)) {
       live.mptcp = this.sysctl.readMptcp(Array.isArray(select.mptcp) ? select.mptcp : MPTCP_KEYS);
+      if (fp) {
+        fp.u32(4);
+        for (const [k, v] of Object.entries(live.mptcp)) fp.str(k).str(String(v));
+      }
     }
     if (rpAll) live.rpFilter = this.sysctl.readRpFilter(live.links.map((l) => l.name));
     else if (Array.isArray(select.rpFilter)) live.rpFilter = this.sysctl.readRpFilter(select.rpFilter);
+    if (fp && (rpAll || Array.isArray(select.rpFilter))) {
+      fp.u32(5);
+      for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
+    }
+    if (fp) {
+      if (fp.equals(since)) return undefined;
+      fp.decodeAll();
+      if (linksCached && !rpAll) live.links = this.linkCache!.map((l) => ({ ...l }));
+    }
     if (!needLinks || (!all && !want(select.links))) live.links = [];
     return live;
   }

@@ -1,0 +1,110 @@
+// The raw input of one read, kept as bytes so that the next read can tell with
+// one memcmp whether anything changed. A converged daemon re-reads every
+// namespace each resync and nearly always finds the same bytes; decoding them
+// into objects, planning and verifying again only to learn "nothing to do" was
+// most of such a pass. Netlink replies are copied as received, except what
+// differs between two identical reads: the sequence number and port id of each
+// message, and an address's cache info (timestamps and counting-down lifetimes;
+// the deprecated state they lead to is in IFA_FLAGS, which is kept).
+import type { LiveFingerprint } from './api.js';
+import { type NlRequest, forEachAttr } from './nlsock.js';
+
+type Decode = NonNullable<NlRequest['onMessage']>;
+
+const NLMSG_HDRLEN = 16;
+const IFADDRMSG_LEN = 8;
+const IFA_CACHEINFO = 6;
+
+/** Zeroes what changes by itself in an RTM_NEWADDR message (see above). */
+export function scrubAddressMessage(buf: Buffer, off: number, len: number): void {
+  const start = off + NLMSG_HDRLEN + IFADDRMSG_LEN;
+  if (start > off + len) return;
+  forEachAttr(buf, start, off + len, (t, o, l) => {
+    if (t === IFA_CACHEINFO) buf.fill(0, o, o + l);
+  });
+}
+
+/**
+ * Collects one read's bytes. Section tags are below 16, the smallest netlink
+ * message length, so a tag can never be taken for the start of a message.
+ */
+export class FingerprintBuilder {
+  private buf = Buffer.alloc(4096);
+  private len = 0;
+  // Messages whose decoding waits until the bytes are known to have changed.
+  private readonly offs: number[] = [];
+  private readonly lens: number[] = [];
+  private readonly types: number[] = [];
+  private readonly decoders: Decode[] = [];
+
+  reset(): this {
+    this.len = 0;
+    this.offs.length = 0;
+    this.lens.length = 0;
+    this.types.length = 0;
+    this.decoders.length = 0;
+    return this;
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  u32(v: number): this {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v >>> 0, this.len);
+    this.len += 4;
+    return this;
+  }
+
+  /** Length-prefixed, so that "a"+"bc" and "ab"+"c" differ. */
+  str(s: string): this {
+    const n = Buffer.byteLength(s);
+    this.u32(n);
+    this.ensure(n);
+    this.buf.write(s, this.len);
+    this.len += n;
+    return this;
+  }
+
+  /**
+   * Makes `req` copy each reply message here instead of decoding it; decodeAll()
+   * runs the original decoder on the copies. `scrub` clears volatile fields.
+   */
+  defer(req: NlRequest, scrub?: (buf: Buffer, off: number, len: number) => void): NlRequest {
+    const decode = req.onMessage;
+    if (!decode) return req;
+    req.onMessage = (src, off, len, type) => {
+      this.ensure(len);
+      const at = this.len;
+      src.copy(this.buf, at, off, off + len);
+      // nlmsg_seq and nlmsg_pid: new for every request.
+      this.buf.fill(0, at + 8, at + 16);
+      scrub?.(this.buf, at, len);
+      this.len += len;
+      this.offs.push(at);
+      this.lens.push(len);
+      this.types.push(type);
+      this.decoders.push(decode);
+    };
+    return req;
+  }
+
+  equals(fp: LiveFingerprint | undefined): boolean {
+    if (!fp || fp.bytes.length !== this.len) return false;
+    return this.buf.compare(fp.bytes, 0, fp.bytes.length, 0, this.len) === 0;
+  }
+
+  /** Runs the decoders of the deferred messages, in the order they arrived. */
+  decodeAll(): void {
+    for (let i = 0; i < this.offs.length; i++) this.decoders[i]!(this.buf, this.offs[i]!, this.lens[i]!, this.types[i]!);
+  }
+
+  /** A copy that later reads of the same handle can be compared with. */
+  snapshot(): LiveFingerprint {
+    return { bytes: Buffer.from(this.buf.subarray(0, this.len)) };
+  }
+}

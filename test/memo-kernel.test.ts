@@ -1,0 +1,198 @@
+// The converged-pass memo on the real kernel: a pass whose read finds the bytes of
+// the last converged pass (same desired object, same handle) is answered without
+// planning; every kind of drift made by hand after many such passes is still
+// found and repaired, and a config edit, a new link or a namespace re-created
+// under its name still gets a full pass. iproute2 is the oracle.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passMemoStats, reconcileAll, reconcileNamespace, type ReconcileResult } from '../src/apply/reconcile.js';
+import { parseConfigFiles, resolveAll } from '../src/config/index.js';
+import type { DesiredNamespace } from '../src/core/model.js';
+import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
+import { listNamespaces, netnsIdentity } from '../src/kernel/netns.js';
+import { deleteNetns, ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, setNsSysctl, uniqueName, veth } from './helpers/netns.js';
+
+const made: string[] = [];
+beforeAll(() => requireRoot());
+afterAll(() => {
+  closeAllNamespaces();
+  for (const n of made) deleteNetns(n);
+});
+
+/** A namespace with two up interfaces, under `name` (a fresh unique one by default). */
+function makeNs(name = uniqueName('memo')): string {
+  ip('netns', 'add', name);
+  if (!made.includes(name)) made.push(name);
+  ip('-n', name, 'link', 'set', 'lo', 'up');
+  veth(name, 'eth0', undefined, 'eth1');
+  ip('-n', name, 'link', 'set', 'eth0', 'up');
+  ip('-n', name, 'link', 'set', 'eth1', 'up');
+  return name;
+}
+
+function desiredFor(ns: string, body: string): DesiredNamespace {
+  const r = parseConfigFiles([{ file: 'memo.yaml', content: `version: 1\nnamespaces:\n  - netns: ${ns}\n${body}` }], { node: 'test-node' });
+  if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+  const d = resolveAll(r.config, 'test-node', listNamespaces()).find((x) => x.netns === ns);
+  if (!d) throw new Error(`config does not apply to ${ns}`);
+  return d;
+}
+
+const BODY = `    limits: { subflows: 4, addAddrAccepted: 3 }
+    rpFilter: { eth0: loose, eth1: loose }
+    endpoints:
+      - { address: 192.0.2.1, flags: [subflow] }
+      - { address: 198.51.100.1, flags: [signal, backup] }
+      - { address: 2001:db8::1, flags: [subflow] }
+`;
+
+async function pass(d: DesiredNamespace, mode: 'enforce' | 'observe' = 'enforce'): Promise<ReconcileResult & { memo: boolean }> {
+  const hits = passMemoStats.hits;
+  const [r] = await reconcileAll([d], { mode, openNamespace, identityOf: netnsIdentity, existing: listNamespaces() });
+  return { ...r!, memo: passMemoStats.hits > hits };
+}
+
+/** Runs unchanged passes and checks each was answered from the memo and stayed converged. */
+async function unchangedPasses(d: DesiredNamespace, n = 20): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await pass(d);
+    expect(r).toMatchObject({ converged: true, operations: [], errors: [], memo: true });
+  }
+}
+
+/** Converges `d` and runs the full pass after the writes, which stores the memo. */
+async function converge(d: DesiredNamespace): Promise<ReconcileResult & { memo: boolean }> {
+  const r = await pass(d);
+  expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: false });
+  return r;
+}
+
+function assertDesired(ns: string): void {
+  const eps = ipEndpoints(ns).map((e) => `${e.address} ${e.signal ? 'signal' : ''}${e.subflow ? 'subflow' : ''}${e.backup ? ' backup' : ''}`).sort();
+  expect(eps).toEqual(['192.0.2.1 subflow', '198.51.100.1 signal backup', '2001:db8::1 subflow']);
+  expect(ipLimits(ns)).toEqual({ subflows: 4, addAddrAccepted: 3 });
+  expect(nsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter')).toBe('2');
+  expect(nsSysctl(ns, 'net.ipv4.conf.eth1.rp_filter')).toBe('2');
+}
+
+describe('converged-pass memo', () => {
+  it('answers unchanged passes from the memo, and still repairs each kind of drift made by hand', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    const first = await pass(d);
+    expect(first).toMatchObject({ converged: true, errors: [], memo: false });
+    expect(first.operations.length).toBeGreaterThan(0);
+    assertDesired(ns);
+    // The pass after a write reads and plans in full; from then on the memo answers.
+    expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: false });
+    await unchangedPasses(d);
+
+    const id = (addr: string) => ipEndpoints(ns).find((e) => e.address === addr)!.id;
+    const drifts: [string, () => void, string][] = [
+      ['endpoint deleted', () => ip('-n', ns, 'mptcp', 'endpoint', 'delete', 'id', String(id('192.0.2.1'))), 'add'],
+      ['limits changed', () => ip('-n', ns, 'mptcp', 'limits', 'set', 'subflows', '1', 'add_addr_accepted', '3'), 'set-limits'],
+      ['rp_filter changed', () => setNsSysctl(ns, 'net.ipv4.conf.eth1.rp_filter', '1'), 'set-rp-filter'],
+      ['flag flipped in place', () => ip('-n', ns, 'mptcp', 'endpoint', 'change', 'id', String(id('198.51.100.1')), 'nobackup'), 'set-flags'],
+      ['foreign endpoint added', () => ip('-n', ns, 'mptcp', 'endpoint', 'add', '203.0.113.7', 'subflow'), 'delete'],
+    ];
+    for (const [what, drift, op] of drifts) {
+      drift();
+      const r = await pass(d);
+      expect(r.memo, what).toBe(false);
+      expect(r.converged, what).toBe(true);
+      expect(r.operations.map((o) => `${o.op} ${o.result}`), what).toEqual([`${op} ok`]);
+      assertDesired(ns);
+      expect((await pass(d)).memo, `${what}: first pass after the repair`).toBe(false);
+      await unchangedPasses(d, 5);
+    }
+  });
+
+  it('observe mode reports drift behind a memo, writes nothing, and is answered from the memo once converged', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    await converge(d);
+    expect((await pass(d, 'observe')).memo).toBe(true);
+    ip('-n', ns, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '3');
+    for (let i = 0; i < 3; i++) {
+      const r = await pass(d, 'observe');
+      expect(r).toMatchObject({ converged: false, memo: false, applied: false });
+      expect(r.operations.map((o) => o.op)).toEqual(['set-limits']);
+    }
+    expect(ipLimits(ns).subflows).toBe(2);
+    await pass(d);
+    expect(ipLimits(ns).subflows).toBe(4);
+    await pass(d);
+    expect(await pass(d, 'observe')).toMatchObject({ converged: true, memo: true });
+  });
+
+  it('a config edit (a new desired object) is planned and applied, even when the kernel did not change', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    await converge(d);
+    await unchangedPasses(d, 3);
+    const edited = desiredFor(ns, BODY.replace('subflows: 4', 'subflows: 6'));
+    const r = await pass(edited);
+    expect(r).toMatchObject({ converged: true, memo: false });
+    expect(r.operations.map((o) => o.op)).toEqual(['set-limits']);
+    expect(ipLimits(ns)).toEqual({ subflows: 6, addAddrAccepted: 3 });
+    // The same content resolved again is another object: planned in full, nothing to do.
+    expect(await pass(desiredFor(ns, BODY.replace('subflows: 4', 'subflows: 6')))).toMatchObject({ converged: true, operations: [], memo: false });
+  });
+
+  it('a new interface (a link notification) makes the next pass read and plan in full', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY.replace('rpFilter: { eth0: loose, eth1: loose }', 'rpFilter: { eth0: loose, eth1: loose, eth9: strict }'));
+    const r0 = await converge(d);
+    expect(r0.pending.map((p) => p.what).join()).toContain('eth9');
+    await unchangedPasses(d, 3);
+    ip('-n', ns, 'link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'eth9p');
+    const r = await pass(d);
+    expect(r).toMatchObject({ converged: true, memo: false, pending: [] });
+    expect(r.operations.map((o) => o.op)).toEqual(['set-rp-filter']);
+    expect(nsSysctl(ns, 'net.ipv4.conf.eth9.rp_filter')).toBe('1');
+  });
+
+  it('a namespace deleted and re-created under the same name is reconciled in full', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    await converge(d);
+    await unchangedPasses(d, 3);
+    ip('netns', 'del', ns);
+    makeNs(ns);
+    expect(ipEndpoints(ns)).toEqual([]);
+    const r = await pass(d);
+    expect(r).toMatchObject({ converged: true, errors: [], memo: false });
+    expect(r.operations.length).toBeGreaterThanOrEqual(6);
+    assertDesired(ns);
+  });
+
+  it('interface-derived endpoints: addresses whose lifetimes count down still hit the memo; a removed address does not', async () => {
+    const ns = makeNs();
+    ip('-n', ns, 'addr', 'add', '192.0.2.20/24', 'dev', 'eth0', 'valid_lft', '3000', 'preferred_lft', '2000');
+    // Another subnet: deleting a primary address takes its subnet's secondaries with it.
+    ip('-n', ns, 'addr', 'add', '198.51.100.21/24', 'dev', 'eth0');
+    const d = desiredFor(ns, `    endpoints:\n      - { dev: eth0, family: ipv4, flags: [subflow] }\n`);
+    await converge(d);
+    // Lifetimes are reported in whole seconds: wait for at least one to tick.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await pass(d)).toMatchObject({ converged: true, memo: true });
+    expect(ipEndpoints(ns).map((e) => e.address).sort()).toEqual(['192.0.2.20', '198.51.100.21']);
+    ip('-n', ns, 'addr', 'del', '192.0.2.20/24', 'dev', 'eth0');
+    const r = await pass(d);
+    expect(r).toMatchObject({ converged: true, memo: false });
+    expect(ipEndpoints(ns).map((e) => e.address)).toEqual(['198.51.100.21']);
+  });
+
+  it('a kernel handle without readLiveIfChanged (the snapshot kernel, fakes) is always planned in full', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    const real = openNamespace(ns);
+    const plain = { netns: ns, readLive: real.readLive.bind(real), addEndpoint: real.addEndpoint.bind(real), deleteEndpoint: real.deleteEndpoint.bind(real), setEndpointFlags: real.setEndpointFlags.bind(real), setLimits: real.setLimits.bind(real), writeRpFilter: real.writeRpFilter.bind(real), writeMptcpSysctl: real.writeMptcpSysctl.bind(real), dumpEndpoints: real.dumpEndpoints.bind(real) };
+    const hits = passMemoStats.hits;
+    for (let i = 0; i < 3; i++) {
+      const r = await reconcileNamespace(plain as unknown as typeof real, d, { mode: 'enforce' });
+      expect(r.converged).toBe(true);
+    }
+    expect(passMemoStats.hits).toBe(hits);
+    assertDesired(ns);
+  });
+});
