@@ -73,6 +73,14 @@ describe('Dockerfile', () => {
     expect(steps.some((s) => s.stage === 0 && s.cmd === 'RUN' && /\bnpm ci\b/.test(s.args))).toBe(true);
   });
 
+  it('copies every script that `prepare` runs into the build stage (npm ci runs prepare there)', () => {
+    const prepare = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.prepare!;
+    const scripts = [...prepare.matchAll(/\bnode\s+(\S+)/g)].map((m) => m[1]!);
+    expect(scripts).toContain('scripts/bundle.mjs');
+    const copied = steps.filter((s) => s.stage === 0 && s.cmd === 'COPY').flatMap((s) => s.args.split(/\s+/).slice(0, -1));
+    for (const f of scripts) expect(copied.some((c) => f === c || f.startsWith(`${c.replace(/\/$/, '')}/`)), f).toBe(true);
+  });
+
   it('installs production dependencies only in the runtime stage, without scripts (no tsc there)', () => {
     const installs = final.filter((s) => s.cmd === 'RUN' && /\bnpm (ci|install)\b/.test(s.args));
     expect(installs).toHaveLength(1);

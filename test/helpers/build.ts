@@ -16,7 +16,7 @@ function newestMtime(dir: string): number {
   return m;
 }
 
-/** Builds dist/ when it is missing or older than src/; returns the bin's path. */
+/** Builds dist/ (tsc, then the CLI bundle) when it is missing or older than src/; returns the bin's path. */
 export function ensureBuilt(): string {
   if (existsSync(BIN) && statSync(BIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return BIN;
   // tsc emits even when someone else's file has a type error; the bin is what matters here.
@@ -24,6 +24,8 @@ export function ensureBuilt(): string {
     cwd: ROOT,
     stdio: 'ignore',
   });
+  // Then the bundle, as `npm run build` and `npm ci` make it: the bin users run.
+  spawnSync(process.execPath, [join(ROOT, 'scripts/bundle.mjs')], { cwd: ROOT, stdio: 'ignore' });
   if (!existsSync(BIN)) throw new Error('build failed: dist/src/cli/bin.js missing');
   return BIN;
 }

@@ -1,0 +1,62 @@
+// Second half of the build (after tsc): replaces dist/src/cli/bin.js with a bundle of
+// the CLI and its pure-JS dependencies, one chunk per command (chunks/), so that a
+// one-shot command loads a handful of files instead of ~200 ESM modules. Resolving
+// and linking zod's 95 files alone took longer than running them; the bundle saves
+// ~100 ms of every command's start (figures in the commit message).
+//
+// Input is tsc's output, so the bundle has exactly tsc's semantics. Everything else
+// in dist/ stays as tsc wrote it (tests and the bench import those modules), and a
+// plain `tsc -p tsconfig.build.json` rewrites bin.js back to the unbundled entry,
+// which works the same, only slower: a bundle can never be older than the code.
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cliDir = join(root, 'dist/src/cli');
+const entry = join(cliDir, 'bin.js');
+const MARK = '// bundled by scripts/bundle.mjs';
+
+if (readFileSync(entry, 'utf8').includes(MARK)) {
+  // Bundling the bundle would stack chunks on chunks; tsc must write the entry first.
+  console.error(`${entry} is already a bundle: run tsc -p tsconfig.build.json first (npm run build does both)`);
+  process.exit(1);
+}
+const result = await build({
+  write: false,
+  entryPoints: [entry],
+  outdir: cliDir,
+  allowOverwrite: true,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.19',
+  // Native addons load their prebuilt .node files relative to their own package.
+  external: ['koffi', 'netlink'],
+  // CommonJS dependencies (commander, pino, prom-client) call require() for Node's
+  // built-ins; an ES module has no require of its own.
+  banner: { js: `${MARK}\nimport { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});
+
+// A CLI started from the old bundle may still import its chunks while this runs
+// (tests rebuild while others run the bin): every file appears whole through a
+// rename, and a chunk goes away only once the new bin.js no longer names it.
+const written = new Set();
+for (const f of result.outputFiles) {
+  mkdirSync(dirname(f.path), { recursive: true });
+  const tmp = `${f.path}.${process.pid}.tmp`;
+  writeFileSync(tmp, f.contents);
+  written.add(f.path);
+  if (f.path !== entry) renameSync(tmp, f.path);
+}
+renameSync(`${entry}.${process.pid}.tmp`, entry);
+const chunksDir = join(cliDir, 'chunks');
+for (const name of readdirSync(chunksDir)) {
+  if (!written.has(join(chunksDir, name))) rmSync(join(chunksDir, name), { force: true });
+}
