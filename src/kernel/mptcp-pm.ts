@@ -2,9 +2,10 @@
 // Builders write into a shared NlWriter and return the NlRequest that collects the
 // answer, so a caller can put several requests in one send (pipelining).
 import type { EndpointSpec, LiveEndpoint } from '../core/model.js';
-import type { Limits } from './api.js';
+import type { KernelWrite, KernelWriteResult, Limits } from './api.js';
 import { KernelError } from './api.js';
 import {
+  CodecError,
   CTRL_ATTRS,
   type EndpointRequest,
   MPTCP_PM_CMD,
@@ -177,6 +178,78 @@ export function queueSetLimits(w: NlWriter, fam: GenlFamily, limits: Partial<Lim
   return write(w, fam, MPTCP_PM_CMD.SET_LIMITS, `SET_LIMITS ${parts.join(' ')}`.trim(), (w) =>
     encodeAttrs(w, PM_ATTRS, { rcvAddAddrs: limits.addAddrAccepted, subflows: limits.subflows }),
   );
+}
+
+/** Appends one write of a batch (see queueAddEndpoint and the others). */
+export function queueWrite(w: NlWriter, fam: GenlFamily, write: KernelWrite, netns: string): NlRequest {
+  switch (write.op) {
+    case 'add':
+      return queueAddEndpoint(w, fam, write.endpoint);
+    case 'delete':
+      return queueDeleteEndpoint(w, fam, write.id, netns);
+    case 'set-flags':
+      return queueSetFlags(w, fam, write.id, { backup: write.backup, fullmesh: write.fullmesh }, netns);
+    case 'set-limits':
+      return queueSetLimits(w, fam, write.limits);
+  }
+}
+
+function writeOpText(write: KernelWrite): string {
+  switch (write.op) {
+    case 'add':
+      return `ADD_ADDR ${write.endpoint.address}`;
+    case 'delete':
+      return `DEL_ADDR id ${write.id}`;
+    case 'set-flags':
+      return `SET_FLAGS id ${write.id}`;
+    case 'set-limits':
+      return 'SET_LIMITS';
+  }
+}
+
+/**
+ * Writes per sendmsg. The kernel runs a whole buffer inside send() and queues one
+ * ack per request (NLM_F_ACK; with NETLINK_CAP_ACK an error ack does not carry the
+ * request back): 64 acks with extack text stay far below the default 208 KiB
+ * receive buffer, so the acks are never dropped for want of room.
+ */
+export const MAX_BATCH = 64;
+
+/**
+ * Runs `writes` in order, MAX_BATCH per sendmsg, and returns one result per write.
+ * A write refused before sending (e.g. an id out of range) gets its error and the
+ * others still go; an error that concerns the socket itself throws.
+ */
+export function runWrites(sock: NlSocket, w: NlWriter, fam: GenlFamily, writes: readonly KernelWrite[]): KernelWriteResult[] {
+  const results: KernelWriteResult[] = new Array(writes.length);
+  for (let start = 0; start < writes.length; start += MAX_BATCH) {
+    const end = Math.min(writes.length, start + MAX_BATCH);
+    w.reset();
+    const reqs: NlRequest[] = [];
+    const index: number[] = [];
+    for (let i = start; i < end; i++) {
+      const mark = w.len;
+      try {
+        reqs.push(queueWrite(w, fam, writes[i]!, sock.netns));
+        index.push(i);
+      } catch (e) {
+        // Drop what the refused request had written so far: the kernel must not see half a message.
+        w.len = mark;
+        if (!(e instanceof KernelError) && !(e instanceof CodecError)) throw e;
+        // Refused here as the kernel would refuse it (like an id out of range in queueDeleteEndpoint).
+        const error = e instanceof KernelError ? e : new KernelError({ op: writeOpText(writes[i]!), netns: sock.netns, errno: 22, code: 'EINVAL', extack: e.message, retryable: false });
+        results[i] = { ok: false, error };
+      }
+    }
+    if (reqs.length === 0) continue;
+    sock.send(w, reqs.length === 1 ? reqs[0]!.op : `${reqs.length} requests from ${reqs[0]!.op}`);
+    sock.collect(reqs);
+    for (let k = 0; k < reqs.length; k++) {
+      const err = reqs[k]!.error;
+      results[index[k]!] = err ? { ok: false, error: err } : { ok: true };
+    }
+  }
+  return results;
 }
 
 /** Sends what `w` holds and collects every request; throws the first failure. */

@@ -16,12 +16,14 @@ import {
   queueSetLimits,
   resolveMptcpFamily,
   run,
+  runWrites,
   writer,
 } from './mptcp-pm.js';
 import { HOST_NETNS, type NetnsIdentity, netnsIdentity, withNetns } from './netns.js';
 import { NETLINK_GENERIC, NETLINK_ROUTE, type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
 import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
+import type { KernelWrite, KernelWriteResult } from './api.js';
 
 const RTNLGRP_LINK = 1;
 
@@ -99,6 +101,12 @@ class KernelNamespace implements NamespaceKernel {
     if (limits.subflows === undefined && limits.addAddrAccepted === undefined) return;
     const { sock, fam } = this.genl();
     run(sock, writer.reset(), [queueSetLimits(writer, fam, limits)]);
+  }
+
+  async runBatch(writes: readonly KernelWrite[]): Promise<KernelWriteResult[]> {
+    if (writes.length === 0) return [];
+    const { sock, fam } = this.genl();
+    return runWrites(sock, writer, fam, writes);
   }
 
   async links(): Promise<LiveLink[]> {

@@ -253,17 +253,45 @@ export class NlSocket {
     if (n < 0) this.fail(`send ${op}`, lastErrno());
   }
 
-  /** Receives until every request in `reqs` is answered; errors are stored on each request. */
+  /**
+   * Receives until every request in `reqs` is answered; errors are stored on each
+   * request. When the receive queue overflowed (ENOBUFS) during a batch of writes,
+   * the answers still queued are read and each request whose answer was lost gets
+   * an ENOBUFS error of its own: it may or may not have been applied. A dump cannot
+   * be resumed, so an overflow while one is pending throws as before.
+   */
   collect(reqs: NlRequest[]): void {
     if (!recvBuf) recvBuf = Buffer.alloc(RECV_SIZE);
     const buf = recvBuf;
     const c = lib();
     let pending = reqs.filter((r) => !r.done).length;
+    let overflowed = false;
     while (pending > 0) {
-      const n = c.recv(this.fd, buf, buf.length, 0);
+      const n = c.recv(this.fd, buf, buf.length, overflowed ? MSG_DONTWAIT : 0);
       if (n < 0) {
         const e = lastErrno();
         if (e === 4) continue;
+        // The kernel answers writes inside send(): once it reported an overflow,
+        // whatever is not queued by now was dropped.
+        if (overflowed && e === EAGAIN) {
+          for (const r of reqs) {
+            if (r.done) continue;
+            r.done = true;
+            r.error = new KernelError({
+              op: r.op,
+              netns: this.netns,
+              errno: ENOBUFS,
+              code: 'ENOBUFS',
+              extack: 'its answer was lost (netlink receive queue overflow); it may or may not have been applied',
+              retryable: true,
+            });
+          }
+          return;
+        }
+        if (e === ENOBUFS && !overflowed && !reqs.some((r) => !r.done && r.dump)) {
+          overflowed = true;
+          continue;
+        }
         this.fail(`recv ${reqs.find((r) => !r.done)?.op ?? ''}`.trim(), e);
       }
       let off = 0;
