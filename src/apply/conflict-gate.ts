@@ -6,7 +6,7 @@ import {
   declaredScope,
   decide,
   detectFromScan,
-  netnsIdentity,
+  netnsIdentitySync,
   readManagerConfigs,
   scanManagerProcesses,
   type ConflictRoots,
@@ -29,10 +29,10 @@ export async function createConflictGate(opts: ConflictGateOptions = {}): Promis
     readManagerConfigs(opts),
   ]);
   const procRoot = opts.procRoot ?? '/proc';
-  return async ({ netns, desired, live }) => {
+  return ({ netns, desired, live }) => {
     const isHost = netns === 'host';
     // The host is the namespace this process runs in; named ones are bind mounts in /run/netns.
-    const target = await netnsIdentity(isHost ? `${procRoot}/thread-self/ns/net` : `/run/netns/${netns}`);
+    const target = netnsIdentitySync(isHost ? `${procRoot}/thread-self/ns/net` : `/run/netns/${netns}`);
     const livePm = live.mptcp.pathManager;
     const evidence = detectFromScan(scan, configs, {
       target,

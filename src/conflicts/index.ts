@@ -21,6 +21,7 @@ export {
   DEFAULT_MANAGER_NAMES,
   commKey,
   netnsIdentity,
+  netnsIdentitySync,
   parseNsLink,
   processesIn,
   sameNetns,
