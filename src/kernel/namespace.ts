@@ -284,10 +284,10 @@ const cache = new Map<string, KernelNamespace>();
  * The handle of namespace `name`, cached. Each call checks that the name still
  * points at the same namespace (st_dev/st_ino of /run/netns/NAME): a namespace
  * deleted and re-created gets fresh sockets, a deleted one is dropped and
- * reported with ENOENT.
+ * reported with ENOENT. `known`: that identity, when the caller has just taken it.
  */
-export function openNamespace(name: string): NamespaceKernel {
-  const id = netnsIdentity(name);
+export function openNamespace(name: string, known?: NetnsIdentity): NamespaceKernel {
+  const id = known ?? netnsIdentity(name);
   const cached = cache.get(name);
   if (cached && (!id || cached.identity.dev !== id.dev || cached.identity.ino !== id.ino)) {
     cached.close();
