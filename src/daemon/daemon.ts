@@ -57,7 +57,8 @@ export interface DaemonDeps {
   listNamespaces(): string[];
   /** st_dev/st_ino of the namespace the name points at now; undefined when gone. */
   netnsIdentity(name: string): { dev: number; ino: number } | undefined;
-  openNamespace(name: string): NamespaceKernel;
+  /** `identity`: netnsIdentity(name) just taken, so that it is not stat'ed twice per pass. */
+  openNamespace(name: string, identity?: { dev: number; ino: number }): NamespaceKernel;
   closeNamespace(name: string): void;
   openEvents(name: string, identity: { dev: number; ino: number } | undefined, handlers: EventSocketHandlers): EventSocket;
   reconcile(kernel: NamespaceKernel, desired: DesiredNamespace, opts: ReconcileCall): Promise<PassResult>;
@@ -144,6 +145,19 @@ interface Handles {
   events?: EventSocket;
 }
 
+// 8 hex digits per pass from a pool of random bytes: one getrandom per 512
+// passes instead of one per pass (a resync round is a pass per namespace).
+let idPool = Buffer.alloc(0);
+let idAt = 0;
+function newPassId(): string {
+  if (idAt + 4 > idPool.length) {
+    idPool = randomBytes(2048);
+    idAt = 0;
+  }
+  idAt += 4;
+  return idPool.toString('hex', idAt - 4, idAt);
+}
+
 function shortHash(bytes: Buffer[]): string {
   const h = createHash('sha256');
   for (const b of bytes) h.update(b);
@@ -199,6 +213,11 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   const handles = new Map<string, Handles>();
   const nsStatus = new Map<string, NamespaceStatus>();
   let desired = new Map<string, DesiredNamespace>();
+  // What the current config resolves each name to (null: no entry applies), kept
+  // while the config object stays: a /run/netns change (a pod started elsewhere on
+  // the node) resolves only the new names, and managed namespaces keep their
+  // DesiredNamespace objects, by which the apply engine remembers a converged pass.
+  let resolved: { config: Config; byName: Map<string, DesiredNamespace | null> } | undefined;
   let missing: string[] = [];
   let config: { config: Config; hash: string; files: string[]; loadedAt: string } | undefined;
   let generation = 0;
@@ -299,7 +318,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   async function runPass(ns: string, reasons: string[]): Promise<{ retry?: boolean }> {
     const want = desired.get(ns);
     if (!want || !running) return {};
-    const passId = randomBytes(4).toString('hex');
+    const passId = newPassId();
     const plog = log.child({ passId, netns: ns });
     const st = statusOf(ns);
     const started = performance.now();
@@ -318,7 +337,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         dropNamespace(ns, 'gone from /run/netns');
         return {};
       }
-      const kernel = deps.openNamespace(ns);
+      const kernel = h.identity ? deps.openNamespace(ns, h.identity) : deps.openNamespace(ns);
       const gate = opts.conflicts && h.identity ? opts.conflicts.gate(ns, h.identity, ns === 'host', pc) : undefined;
       result = await deps.reconcile(kernel, want, {
         mode,
@@ -394,11 +413,28 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     return { retry };
   }
 
+  /** desired per name, in resolveAll's order (host first), resolving only names not seen with this config. */
+  function resolveDesired(cfg: Config, names: string[]): Map<string, DesiredNamespace> {
+    const known = resolved?.config === cfg ? resolved.byName : new Map<string, DesiredNamespace | null>();
+    const order = [...new Set(['host', ...names])];
+    const fresh = order.filter((n) => !known.has(n));
+    const found = fresh.length > 0 ? new Map(deps.resolveAll(cfg, opts.node, fresh).map((d) => [d.netns, d])) : undefined;
+    const byName = new Map<string, DesiredNamespace | null>();
+    const next = new Map<string, DesiredNamespace>();
+    for (const n of order) {
+      const d = known.has(n) ? known.get(n)! : (found!.get(n) ?? null);
+      byName.set(n, d);
+      if (d) next.set(n, d);
+    }
+    resolved = { config: cfg, byName };
+    return next;
+  }
+
   /** Recomputes which namespaces are managed (config or /run/netns changed). */
   function refreshNamespaces(reason: string, urgent: boolean): void {
     if (!config || !running) return;
     const names = deps.listNamespaces();
-    const next = new Map(deps.resolveAll(config.config, opts.node, names).map((d) => [d.netns, d]));
+    const next = resolveDesired(config.config, names);
     const nowMissing = deps.missingNamespaces(config.config, opts.node, names);
     for (const m of nowMissing) if (!missing.includes(m)) log.warn({ netns: m }, `netns ${m} is declared but not in ${deps.netnsDir}; it will be configured when it appears`);
     missing = nowMissing;

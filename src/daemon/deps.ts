@@ -15,7 +15,7 @@ export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
     missingNamespaces: (c, node, names) => missingNamespaces(c, node, names),
     listNamespaces: () => listNamespaces(),
     netnsIdentity: (name) => netnsIdentity(name),
-    openNamespace: (name) => openNamespace(name),
+    openNamespace: (name, identity) => openNamespace(name, identity),
     closeNamespace: (name) => closeNamespace(name),
     // Created inside the namespace, and refused if the name now points elsewhere.
     openEvents: (name, identity, handlers) => openEventSocket(name, (fn) => withNetns(name, fn, name === 'host' ? undefined : identity), handlers),
