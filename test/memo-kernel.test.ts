@@ -171,6 +171,9 @@ describe('converged-pass memo', () => {
     // Another subnet: deleting a primary address takes its subnet's secondaries with it.
     ip('-n', ns, 'addr', 'add', '198.51.100.21/24', 'dev', 'eth0');
     const d = desiredFor(ns, `    endpoints:\n      - { dev: eth0, family: ipv4, flags: [subflow] }\n`);
+    // IPv6 link-local addresses finish DAD a second or two after the link is up (a
+    // real change, announced): let that settle first.
+    for (let i = 0; i < 100 && ip('-n', ns, 'addr', 'show', 'tentative').trim() !== ''; i++) await new Promise((r) => setTimeout(r, 50));
     await converge(d);
     // Lifetimes are reported in whole seconds: wait for at least one to tick.
     await new Promise((r) => setTimeout(r, 1100));
@@ -180,6 +183,42 @@ describe('converged-pass memo', () => {
     const r = await pass(d);
     expect(r).toMatchObject({ converged: true, memo: false });
     expect(ipEndpoints(ns).map((e) => e.address)).toEqual(['198.51.100.21']);
+  });
+
+  it('kept addresses and rp_filter values: every change made by hand is seen by the next read', async () => {
+    const ns = makeNs();
+    const k = openNamespace(ns);
+    const select = { links: true, addresses: true, rpFilter: ['all', 'default', 'eth0', 'eth1'] };
+    const read = async () => {
+      const live = await k.readLive(select);
+      return { rp: live.rpFilter, addrs: live.addresses.filter((a) => a.family === 4 && a.address !== '127.0.0.1').map((a) => `${a.address}${a.deprecated ? ' deprecated' : ''}`).sort() };
+    };
+    const oracle = () => ({
+      rp: Object.fromEntries(['all', 'default', 'eth0', 'eth1'].map((i) => [i, Number(nsSysctl(ns, `net.ipv4.conf.${i}.rp_filter`))])),
+      addrs: ip('-n', ns, '-4', '-o', 'addr', 'show')
+        .split('\n')
+        .filter((l) => l.includes('inet ') && !/^\d+: lo\s/.test(l))
+        .map((l) => `${/inet (\S+)\//.exec(l)![1]}${l.includes('deprecated') ? ' deprecated' : ''}`)
+        .sort(),
+    });
+    expect(await read()).toEqual(oracle());
+    const changes = [
+      () => setNsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter', '1'),
+      () => setNsSysctl(ns, 'net.ipv4.conf.all.rp_filter', '2'),
+      () => setNsSysctl(ns, 'net.ipv4.conf.default.rp_filter', '1'),
+      () => ip('-n', ns, 'addr', 'add', '192.0.2.40/24', 'dev', 'eth1'),
+      () => ip('-n', ns, 'addr', 'add', '198.51.100.40/24', 'dev', 'eth0', 'valid_lft', '100', 'preferred_lft', '100'),
+      () => ip('-n', ns, 'addr', 'change', '198.51.100.40/24', 'dev', 'eth0', 'valid_lft', '100', 'preferred_lft', '0'),
+      () => setNsSysctl(ns, 'net.ipv4.conf.eth1.rp_filter', '2'),
+      () => ip('-n', ns, 'addr', 'del', '192.0.2.40/24', 'dev', 'eth1'),
+      () => setNsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter', '0'),
+    ];
+    for (const change of changes) {
+      expect(await read()).toEqual(await read());
+      change();
+      expect(await read()).toEqual(oracle());
+    }
+    expect(oracle().addrs).toEqual(['198.51.100.40 deprecated']);
   });
 
   it('a kernel handle without readLiveIfChanged (the snapshot kernel, fakes) is always planned in full', async () => {

@@ -4,25 +4,12 @@
 // into objects, planning and verifying again only to learn "nothing to do" was
 // most of such a pass. Netlink replies are copied as received, except what
 // differs between two identical reads: the sequence number and port id of each
-// message, and an address's cache info (timestamps and counting-down lifetimes;
-// the deprecated state they lead to is in IFA_FLAGS, which is kept).
+// message. (A reply with counters or countdowns, such as an address's cache
+// info, would never compare equal: zero those with defer's `scrub`.)
 import type { LiveFingerprint } from './api.js';
-import { type NlRequest, forEachAttr } from './nlsock.js';
+import type { NlRequest } from './nlsock.js';
 
 type Decode = NonNullable<NlRequest['onMessage']>;
-
-const NLMSG_HDRLEN = 16;
-const IFADDRMSG_LEN = 8;
-const IFA_CACHEINFO = 6;
-
-/** Zeroes what changes by itself in an RTM_NEWADDR message (see above). */
-export function scrubAddressMessage(buf: Buffer, off: number, len: number): void {
-  const start = off + NLMSG_HDRLEN + IFADDRMSG_LEN;
-  if (start > off + len) return;
-  forEachAttr(buf, start, off + len, (t, o, l) => {
-    if (t === IFA_CACHEINFO) buf.fill(0, o, o + l);
-  });
-}
 
 /**
  * Collects one read's bytes. Section tags are below 16, the smallest netlink

@@ -4,7 +4,7 @@
 import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
-import { FingerprintBuilder, scrubAddressMessage } from './fingerprint.js';
+import { FingerprintBuilder } from './fingerprint.js';
 import type { EndpointRequest } from './mptcp-codec.js';
 import {
   type GenlFamily,
@@ -26,6 +26,9 @@ import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
 import type { KernelWrite, KernelWriteResult } from './api.js';
 
 const RTNLGRP_LINK = 1;
+const RTNLGRP_IPV4_IFADDR = 5;
+const RTNLGRP_IPV6_IFADDR = 9;
+const RTNLGRP_IPV4_NETCONF = 24;
 
 class KernelNamespace implements NamespaceKernel {
   private genlSock: NlSocket | undefined;
@@ -34,10 +37,16 @@ class KernelNamespace implements NamespaceKernel {
   // pass (each link message carries every per-protocol setting). The list is kept
   // and dumped again only after a link notification (or a lost one) on this
   // subscribed socket, which is drained before each use: a change that races with
-  // the dump is queued, so it is never missed, at worst dumped twice.
+  // the dump is queued, so it is never missed, at worst dumped twice. readLive
+  // keeps addresses and rp_filter values the same way: the kernel announces every
+  // change of them too (RTM_NEWADDR/DELADDR, also when an address turns deprecated
+  // or ends DAD; RTM_NEWNETCONF when an rp_filter value changes), while endpoints,
+  // limits and net.mptcp.* change silently and are read every time.
   private linkWatch: NlSocket | undefined;
   private linkCache: LiveLink[] | undefined;
-  // Bumped at each re-dump: a read's fingerprint holds it in place of the link bytes.
+  private addrCache: LiveAddress[] | undefined;
+  private rpCache: { key: string; values: Record<string, number> } | undefined;
+  // Bumped at each re-dump: a read's fingerprint holds it in place of the link and address bytes.
   private linkGen = 0;
   private fam: GenlFamily | undefined;
   private readonly sysctl: SysctlFiles;
@@ -113,14 +122,25 @@ class KernelNamespace implements NamespaceKernel {
     return this.linksSync();
   }
 
-  /** Whether the kept link list still holds (no link changed since it was dumped). */
-  private linkCacheValid(): boolean {
+  /** Drops what the kept lists and values say when a notification (or a lost one) came since the last drain. */
+  private drainWatch(): void {
     if (!this.linkWatch) {
       this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
-      this.linkWatch.joinGroup(RTNLGRP_LINK);
-      this.linkCache = undefined;
+      for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_NETCONF]) this.linkWatch.joinGroup(g);
+      this.dropWatched();
     }
-    if (this.linkWatch.drainNotifications()) this.linkCache = undefined;
+    if (this.linkWatch.drainNotifications()) this.dropWatched();
+  }
+
+  private dropWatched(): void {
+    this.linkCache = undefined;
+    this.addrCache = undefined;
+    this.rpCache = undefined;
+  }
+
+  /** Whether the kept link list still holds (no link changed since it was dumped). */
+  private linkCacheValid(): boolean {
+    this.drainWatch();
     return this.linkCache !== undefined;
   }
 
@@ -158,6 +178,8 @@ class KernelNamespace implements NamespaceKernel {
   }
 
   writeRpFilter(iface: string, value: 0 | 1 | 2): void {
+    // The netconf notification would tell as well; our own write need not wait for it.
+    this.rpCache = undefined;
     this.sysctl.writeRpFilter(iface, value);
   }
 
@@ -201,6 +223,9 @@ class KernelNamespace implements NamespaceKernel {
     };
     const rpAll = all || select.rpFilter === true;
     const needLinks = want(select.links) || rpAll;
+    const wantAddrs = want(select.addresses);
+    const rpList = rpAll ? undefined : Array.isArray(select.rpFilter) ? select.rpFilter : undefined;
+    if (needLinks || wantAddrs || rpAll || rpList) this.drainWatch();
 
     // Send every request first, then collect: the genl batch (limits, then the
     // endpoint dump; one socket runs one dump at a time) and the link dump.
@@ -217,7 +242,7 @@ class KernelNamespace implements NamespaceKernel {
     }
     let linkReq: NlRequest | undefined;
     // Copied out of the cache only when the caller gets a live state (or rp_filter needs the names now).
-    const linksCached = needLinks && this.linkCacheValid();
+    const linksCached = needLinks && this.linkCache !== undefined;
     if (linksCached && (!fp || rpAll)) live.links = this.linkCache!.map((l) => ({ ...l }));
     else if (needLinks && !linksCached) {
       const r = this.rtnl();
@@ -237,11 +262,14 @@ class KernelNamespace implements NamespaceKernel {
       this.linkGen++;
     }
     if (needLinks) fp?.u32(2).u32(this.linkGen);
-    if (want(select.addresses)) {
-      fp?.u32(3);
-      const req = queueDumpAddresses(writer.reset(), live.addresses);
-      run(this.rtnl(), writer, [fp ? fp.defer(req, scrubAddressMessage) : req]);
+    const addrsCached = wantAddrs && this.addrCache !== undefined;
+    if (addrsCached && !fp) live.addresses = this.addrCache!.map((a) => ({ ...a }));
+    else if (wantAddrs && !addrsCached) {
+      run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
+      this.addrCache = live.addresses.map((a) => ({ ...a }));
+      this.linkGen++;
     }
+    if (wantAddrs) fp?.u32(3).u32(this.linkGen);
     if (want(select.mptcp)) {
       live.mptcp = this.sysctl.readMptcp(Array.isArray(select.mptcp) ? select.mptcp : MPTCP_KEYS);
       if (fp) {
@@ -249,9 +277,17 @@ class KernelNamespace implements NamespaceKernel {
         for (const [k, v] of Object.entries(live.mptcp)) fp.str(k).str(String(v));
       }
     }
-    if (rpAll) live.rpFilter = this.sysctl.readRpFilter(live.links.map((l) => l.name));
-    else if (Array.isArray(select.rpFilter)) live.rpFilter = this.sysctl.readRpFilter(select.rpFilter);
-    if (fp && (rpAll || Array.isArray(select.rpFilter))) {
+    const rpNames = rpAll ? live.links.map((l) => l.name) : rpList;
+    if (rpNames) {
+      // Interface names hold no NUL.
+      const key = rpNames.join('\0');
+      if (this.rpCache?.key === key) live.rpFilter = { ...this.rpCache.values };
+      else {
+        live.rpFilter = this.sysctl.readRpFilter(rpNames);
+        this.rpCache = { key, values: { ...live.rpFilter } };
+      }
+    }
+    if (fp && rpNames) {
       fp.u32(5);
       for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
     }
@@ -259,6 +295,7 @@ class KernelNamespace implements NamespaceKernel {
       if (fp.equals(since)) return undefined;
       fp.decodeAll();
       if (linksCached && !rpAll) live.links = this.linkCache!.map((l) => ({ ...l }));
+      if (addrsCached) live.addresses = this.addrCache!.map((a) => ({ ...a }));
     }
     if (!needLinks || (!all && !want(select.links))) live.links = [];
     return live;
@@ -271,7 +308,7 @@ class KernelNamespace implements NamespaceKernel {
     this.rtnlSock?.close();
     this.linkWatch?.close();
     this.linkWatch = undefined;
-    this.linkCache = undefined;
+    this.dropWatched();
     this.sysctl.close();
     this.genlSock = undefined;
     this.rtnlSock = undefined;
