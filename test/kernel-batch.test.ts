@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError, type KernelWrite, type KernelWriteResult } from '../src/kernel/api.js';
 import { lib } from '../src/kernel/libc.js';
-import { MAX_BATCH, queueWrite, resolveMptcpFamily } from '../src/kernel/mptcp-pm.js';
+import { MAX_BATCH, queueWrite, queueWrites, resolveMptcpFamily } from '../src/kernel/mptcp-pm.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { withNetns } from '../src/kernel/netns.js';
 import { NETLINK_GENERIC, type NlRequest, NlSocket, NlWriter } from '../src/kernel/nlsock.js';
@@ -23,12 +23,16 @@ const errorOf = (r: KernelWriteResult | undefined): KernelError => {
 const shown = (n: string) => ipEndpoints(n).map((e) => `${e.id} ${e.address} ${['signal', 'subflow', 'backup'].filter((f) => e[f as 'signal']).join(',')}`);
 
 describe('a batch buffer', () => {
-  it('holds the requests back to back, each with its own sequence number and NLM_F_ACK (golden bytes)', () => {
+  it('holds the requests back to back, each with its own sequence number; only the last asks for an ack (golden bytes)', () => {
     const w = new NlWriter();
     const fam = { id: 28, version: 1, groups: {} };
-    const a = queueWrite(w, fam, { op: 'set-limits', limits: { subflows: 8, addAddrAccepted: 8 } }, 'x');
-    const b = queueWrite(w, fam, add('192.0.2.1', ['subflow']), 'x');
+    const { reqs, index } = queueWrites(w, fam, [{ op: 'set-limits', limits: { subflows: 8, addAddrAccepted: 8 } }, add('192.0.2.1', ['subflow'])], 'x', () => {
+      throw new Error('nothing is refused here');
+    });
+    const [a, b] = reqs as [NlRequest, NlRequest];
+    expect(index).toEqual([0, 1]);
     expect(b.seq).toBe(a.seq + 1);
+    expect([a.ackless, b.ackless]).toEqual([true, undefined]);
     const seq = (n: number) => {
       const s = Buffer.alloc(4);
       s.writeUInt32LE(n);
@@ -36,9 +40,9 @@ describe('a batch buffer', () => {
     };
     expect(w.bytesWritten().toString('hex')).toBe(
       hex(
-        // SET_LIMITS (5), REQUEST|ACK, genl cmd 5 v1, RCV_ADD_ADDRS 8, SUBFLOWS 8
-        `2400 0000 1c00 0500 ${seq(a.seq)} 0000 0000 | 05 01 0000 | 0800 0200 08000000 | 0800 0300 08000000 |` +
-          // ADD_ADDR (1): ADDR nest { FAMILY 2, ADDR4 192.0.2.1, FLAGS subflow }
+        // SET_LIMITS (5), REQUEST only, genl cmd 5 v1, RCV_ADD_ADDRS 8, SUBFLOWS 8
+        `2400 0000 1c00 0100 ${seq(a.seq)} 0000 0000 | 05 01 0000 | 0800 0200 08000000 | 0800 0300 08000000 |` +
+          // ADD_ADDR (1), REQUEST|ACK: ADDR nest { FAMILY 2, ADDR4 192.0.2.1, FLAGS subflow }
           `3000 0000 1c00 0500 ${seq(b.seq)} 0000 0000 | 01 01 0000 | 1c00 0180 | 0600 0100 0200 0000 | 0800 0300 c0000201 | 0800 0600 02000000`,
       ),
     );
@@ -81,6 +85,16 @@ describe('runBatch on the kernel', () => {
     ]);
     expect(r).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(shown(n)).toEqual(['5 192.0.2.5 signal,backup', '6 198.51.100.6 signal,backup']);
+  });
+
+  it('writes answered only on failure: a failing last write still settles the ones before it as applied', async () => {
+    const n = ns();
+    const k = openNamespace(n);
+    const r = await k.runBatch!([add('192.0.2.1'), add('192.0.2.2'), { op: 'set-limits', limits: { subflows: 9 } }]);
+    expect(r.slice(0, 2)).toEqual([{ ok: true }, { ok: true }]);
+    expect(errorOf(r[2])).toMatchObject({ code: 'EINVAL', extack: 'limit greater than maximum (8)' });
+    expect(ipEndpoints(n).map((e) => e.address)).toEqual(['192.0.2.1', '192.0.2.2']);
+    expect(ipLimits(n).subflows).toBe(2);
   });
 
   it('a write refused before sending (DEL_ADDR id 0) gets its error; the rest of the batch goes', async () => {

@@ -208,39 +208,70 @@ function writeOpText(write: KernelWrite): string {
 }
 
 /**
- * Writes per sendmsg. The kernel runs a whole buffer inside send() and queues one
- * ack per request (NLM_F_ACK; with NETLINK_CAP_ACK an error ack does not carry the
- * request back): 64 acks with extack text stay far below the default 208 KiB
- * receive buffer, so the acks are never dropped for want of room.
+ * Writes per sendmsg. The kernel runs a whole buffer inside send() and queues the
+ * answers before send() returns; 64 (with extack text, and NETLINK_CAP_ACK so an
+ * error does not carry the request back) stay far below the default 208 KiB
+ * receive buffer, so none is dropped for want of room.
  */
 export const MAX_BATCH = 64;
 
+/** One sendmsg of a batch: its requests and, per request, the index of its write. */
+export interface QueuedBatch {
+  reqs: NlRequest[];
+  index: number[];
+}
+
+/**
+ * Appends writes[start, end) to `w` as one batch. Only the last request asks for
+ * an ack: the kernel answers the others only when they fail, and the last ack,
+ * answered in order after them, says they are done (one recv instead of one per
+ * write: a recv per ack was a sixth of a cold pass). A write refused before
+ * sending (an id out of range, an unencodable address) gets its error in
+ * `refused` and is left out of the buffer.
+ */
+export function queueWrites(
+  w: NlWriter,
+  fam: GenlFamily,
+  writes: readonly KernelWrite[],
+  netns: string,
+  refused: (i: number, error: KernelError) => void,
+  start = 0,
+  end = writes.length,
+): QueuedBatch {
+  const reqs: NlRequest[] = [];
+  const index: number[] = [];
+  const starts: number[] = [];
+  for (let i = start; i < end; i++) {
+    const mark = w.len;
+    try {
+      reqs.push(queueWrite(w, fam, writes[i]!, netns));
+      index.push(i);
+      starts.push(mark);
+    } catch (e) {
+      // Drop what the refused request had written so far: the kernel must not see half a message.
+      w.len = mark;
+      if (!(e instanceof KernelError) && !(e instanceof CodecError)) throw e;
+      // Refused here as the kernel would refuse it (like an id out of range in queueDeleteEndpoint).
+      refused(i, e instanceof KernelError ? e : new KernelError({ op: writeOpText(writes[i]!), netns, errno: 22, code: 'EINVAL', extack: e.message, retryable: false }));
+    }
+  }
+  for (let k = 0; k < reqs.length - 1; k++) {
+    const flagsAt = starts[k]! + 6;
+    w.buf.writeUInt16LE(w.buf.readUInt16LE(flagsAt) & ~NLM_F_ACK, flagsAt);
+    reqs[k]!.ackless = true;
+  }
+  return { reqs, index };
+}
+
 /**
  * Runs `writes` in order, MAX_BATCH per sendmsg, and returns one result per write.
- * A write refused before sending (e.g. an id out of range) gets its error and the
- * others still go; an error that concerns the socket itself throws.
+ * A write refused before sending gets its error and the others still go; an error
+ * that concerns the socket itself throws.
  */
 export function runWrites(sock: NlSocket, w: NlWriter, fam: GenlFamily, writes: readonly KernelWrite[]): KernelWriteResult[] {
   const results: KernelWriteResult[] = new Array(writes.length);
   for (let start = 0; start < writes.length; start += MAX_BATCH) {
-    const end = Math.min(writes.length, start + MAX_BATCH);
-    w.reset();
-    const reqs: NlRequest[] = [];
-    const index: number[] = [];
-    for (let i = start; i < end; i++) {
-      const mark = w.len;
-      try {
-        reqs.push(queueWrite(w, fam, writes[i]!, sock.netns));
-        index.push(i);
-      } catch (e) {
-        // Drop what the refused request had written so far: the kernel must not see half a message.
-        w.len = mark;
-        if (!(e instanceof KernelError) && !(e instanceof CodecError)) throw e;
-        // Refused here as the kernel would refuse it (like an id out of range in queueDeleteEndpoint).
-        const error = e instanceof KernelError ? e : new KernelError({ op: writeOpText(writes[i]!), netns: sock.netns, errno: 22, code: 'EINVAL', extack: e.message, retryable: false });
-        results[i] = { ok: false, error };
-      }
-    }
+    const { reqs, index } = queueWrites(w.reset(), fam, writes, sock.netns, (i, error) => (results[i] = { ok: false, error }), start, Math.min(writes.length, start + MAX_BATCH));
     if (reqs.length === 0) continue;
     sock.send(w, reqs.length === 1 ? reqs[0]!.op : `${reqs.length} requests from ${reqs[0]!.op}`);
     sock.collect(reqs);

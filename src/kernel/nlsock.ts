@@ -195,6 +195,12 @@ export interface NlRequest {
   onMessage?: (buf: Buffer, off: number, len: number, type: number) => void;
   done?: boolean;
   error?: KernelError;
+  /**
+   * Sent without NLM_F_ACK: the kernel answers only a failure. It succeeded once
+   * a later request of the same buffer is answered without its error before that
+   * (the kernel runs a buffer in order and answers in order).
+   */
+  ackless?: boolean;
 }
 
 // One receive buffer for the whole process: every use is synchronous, and parsing
@@ -301,8 +307,16 @@ export class NlSocket {
         const type = buf.readUInt16LE(off + 4);
         const flags = buf.readUInt16LE(off + 6);
         const seq = buf.readUInt32LE(off + 8);
-        const req = findReq(reqs, seq);
+        const at = findReq(reqs, seq);
+        const req = at >= 0 ? reqs[at] : undefined;
         if (req && !req.done) {
+          for (let j = 0; j < at; j++) {
+            const q = reqs[j]!;
+            if (q.ackless && !q.done) {
+              q.done = true;
+              pending--;
+            }
+          }
           if (type === NLMSG_ERROR || type === NLMSG_DONE) {
             const err = len >= 20 ? buf.readInt32LE(off + 16) : 0;
             if (err !== 0) req.error = this.errorFrom(req.op, -err, buf, off, len, flags, type);
@@ -386,9 +400,9 @@ export class NlSocket {
   }
 }
 
-function findReq(reqs: NlRequest[], seq: number): NlRequest | undefined {
-  for (const r of reqs) if (r.seq === seq) return r;
-  return undefined;
+function findReq(reqs: NlRequest[], seq: number): number {
+  for (let i = 0; i < reqs.length; i++) if (reqs[i]!.seq === seq) return i;
+  return -1;
 }
 
 /** Throws the first error of a collected batch. */
