@@ -28,11 +28,15 @@ function desired(netns: string, over: Partial<DesiredNamespace>): DesiredNamespa
   return { netns, mptcp: {}, limits: {}, endpoints: undefined, rpFilter: {}, prune: true, conflicts: 'fail', ...over };
 }
 
-/** The real handle with some calls wrapped. */
+/**
+ * The real handle with some calls wrapped. Without runBatch (unless wrapped too)
+ * the engine writes through the per-operation calls, so the wrapped ones see every write.
+ */
 function wrap(k: NamespaceKernel, over: Partial<NamespaceKernel>): NamespaceKernel {
   return new Proxy(k, {
     get(target, prop, recv) {
       if (prop in over) return (over as Record<string | symbol, unknown>)[prop];
+      if (prop === 'runBatch') return undefined;
       const v = Reflect.get(target, prop, recv) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

@@ -3,9 +3,9 @@
 // operation that failed because someone else already did the same thing (EEXIST on
 // an add, "address not found" on a delete) is harmless exactly when the re-read
 // state verifies, so no error code is special-cased here.
-import type { LiveFingerprint, LiveSelection, NamespaceKernel } from '../kernel/api.js';
+import type { KernelWrite, KernelWriteResult, LiveFingerprint, LiveSelection, NamespaceKernel } from '../kernel/api.js';
 import { KernelError } from '../kernel/api.js';
-import type { DesiredNamespace, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { DesiredNamespace, EndpointSpec, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
 import type { MptcpKey } from '../config/schema.js';
 import { endpointKey } from '../core/address.js';
 import { planNamespace } from '../core/plan.js';
@@ -121,18 +121,41 @@ export function dependencyOf(ops: readonly Operation[], i: number): number {
   return -1;
 }
 
+function withIfindex(op: Extract<Operation, { op: 'add' }>, live: LiveNamespace, netns: string): EndpointSpec {
+  const ep = { ...op.endpoint };
+  if (ep.dev !== undefined) {
+    // Resolved now, not at plan time: the interface may have been re-created since.
+    const link = live.links.find((l) => l.name === ep.dev);
+    if (!link) throw new Error(`dev ${ep.dev} does not exist in netns ${netns}`);
+    ep.ifindex = link.ifindex;
+  }
+  return ep;
+}
+
+/** The mptcp_pm write of a netlink operation (batchable), or undefined for a /proc/sys one. */
+function kernelWrite(op: Operation, live: LiveNamespace, netns: string): KernelWrite | undefined {
+  switch (op.op) {
+    case 'add':
+      return { op: 'add', endpoint: withIfindex(op, live, netns) };
+    case 'delete':
+      return { op: 'delete', id: op.id };
+    case 'set-flags':
+      return { op: 'set-flags', id: op.id, backup: op.backup, fullmesh: op.fullmesh };
+    case 'set-limits': {
+      const limits: { subflows?: number; addAddrAccepted?: number } = {};
+      if (op.subflows !== undefined) limits.subflows = op.subflows;
+      if (op.addAddrAccepted !== undefined) limits.addAddrAccepted = op.addAddrAccepted;
+      return { op: 'set-limits', limits };
+    }
+    default:
+      return undefined;
+  }
+}
+
 async function runOp(kernel: NamespaceKernel, op: Operation, live: LiveNamespace): Promise<void> {
   switch (op.op) {
-    case 'add': {
-      const ep = { ...op.endpoint };
-      if (ep.dev !== undefined) {
-        // Resolved now, not at plan time: the interface may have been re-created since.
-        const link = live.links.find((l) => l.name === ep.dev);
-        if (!link) throw new Error(`dev ${ep.dev} does not exist in netns ${kernel.netns}`);
-        ep.ifindex = link.ifindex;
-      }
-      return kernel.addEndpoint(ep);
-    }
+    case 'add':
+      return kernel.addEndpoint(withIfindex(op, live, kernel.netns));
     case 'delete':
       return kernel.deleteEndpoint(op.id);
     case 'set-flags':
@@ -260,9 +283,55 @@ export async function reconcileNamespace(
 
   result.applied = true;
   const ops = plan.operations;
+  const succeeded = (i: number) => {
+    result.operations[i]!.result = 'ok';
+    log?.info({ ...ctx, op: ops[i]!.op, what: describeOp(ops[i]!), reason: ops[i]!.reason }, 'change applied');
+  };
+  const failed = async (i: number, err: unknown) => {
+    if (!(err instanceof KernelError) && !(err instanceof Error)) throw err;
+    const r = result.operations[i]!;
+    const e = errorEntry(err, ops[i]!);
+    const o = ops[i]!;
+    if (o.op === 'delete' && (await goneNow(kernel, o.id, o.endpoint))) {
+      // Someone removed it first: the delete's purpose holds, so what depends on it may run.
+      r.result = 'ok';
+      r.note = `already gone: ${e.message}`;
+      log?.info({ ...ctx, op: o.op, what: describeOp(o) }, 'already done by someone else');
+      return;
+    }
+    r.result = 'failed';
+    r.error = e.message;
+    result.errors.push(e);
+    log?.warn({ ...ctx, op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed');
+  };
+  // Runs of mptcp_pm writes go to the kernel in one sendmsg (runBatch): the
+  // round trip per write was most of a cold pass. A run ends before a /proc/sys
+  // write (the planner's order holds) and before an operation that depends on one
+  // still in the run: the kernel would run it even when its dependency failed.
+  // beforeOperation sees each operation of a run before the run is sent.
+  let batch: { i: number; write: KernelWrite }[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const run = batch;
+    batch = [];
+    let answers: KernelWriteResult[];
+    try {
+      answers = await kernel.runBatch!(run.map((b) => b.write));
+    } catch (err) {
+      // The socket itself failed: no write of the run has an answer of its own.
+      for (const b of run) await failed(b.i, err);
+      return;
+    }
+    for (let k = 0; k < run.length; k++) {
+      const a = answers[k]!;
+      if (a.ok) succeeded(run[k]!.i);
+      else await failed(run[k]!.i, a.error);
+    }
+  };
   for (let i = 0; i < ops.length; i++) {
     const r = result.operations[i]!;
     const dep = dependencyOf(ops, i);
+    if (dep >= 0 && batch.some((b) => b.i === dep)) await flush();
     const depDone = dep >= 0 && result.operations[dep]!.result === 'ok';
     // A stop request waits for the second half of a replace whose first half ran.
     if (opts.signal?.aborted && !depDone) {
@@ -277,26 +346,21 @@ export async function reconcileNamespace(
     }
     try {
       await opts.beforeOperation?.(ops[i]!, i);
-      await runOp(kernel, ops[i]!, live);
-      r.result = 'ok';
-      log?.info({ ...ctx, op: ops[i]!.op, what: describeOp(ops[i]!), reason: ops[i]!.reason }, 'change applied');
-    } catch (err) {
-      if (!(err instanceof KernelError) && !(err instanceof Error)) throw err;
-      const e = errorEntry(err, ops[i]!);
-      const o = ops[i]!;
-      if (o.op === 'delete' && (await goneNow(kernel, o.id, o.endpoint))) {
-        // Someone removed it first: the delete's purpose holds, so what depends on it may run.
-        r.result = 'ok';
-        r.note = `already gone: ${e.message}`;
-        log?.info({ ...ctx, op: o.op, what: describeOp(o) }, 'already done by someone else');
+      const write = kernel.runBatch ? kernelWrite(ops[i]!, live, kernel.netns) : undefined;
+      if (write) {
+        batch.push({ i, write });
         continue;
       }
-      r.result = 'failed';
-      r.error = e.message;
-      result.errors.push(e);
-      log?.warn({ ...ctx, op: ops[i]!.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed');
+      await flush();
+      await runOp(kernel, ops[i]!, live);
+      succeeded(i);
+    } catch (err) {
+      // The writes queued before it are answered first: errors stay in the planner's order.
+      await flush();
+      await failed(i, err);
     }
   }
+  await flush();
 
   // Nothing was written, so a re-read would only repeat the read just judged (it
   // doubled the cost of a converged pass, the daemon's common case).
