@@ -6,7 +6,7 @@
 // file itself misses both, so the directory holding it is watched and any event
 // on the file or on a `..`-prefixed entry means "read the config again"; the
 // reload compares content hashes, so a spurious trigger costs one read.
-import { statSync } from 'node:fs';
+import { type FSWatcher as FsWatcher, statSync, watch as fsWatch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
@@ -79,19 +79,74 @@ export async function watchConfig(path: string, onChange: (what: string) => void
 }
 
 /**
- * /run/netns entries appearing and disappearing. The directory may not exist yet
- * (no named namespace so far); chokidar then waits for it to appear.
+ * /run/netns entries appearing and disappearing. Plain inotify (fs.watch), not
+ * chokidar: on a node whose pods come and go, chokidar re-read the directory and
+ * lstat'ed every entry on each event (hundreds per event), most of an otherwise
+ * idle daemon's CPU; the caller lists the directory itself anyway. The directory
+ * may not exist yet (no named namespace so far) or be removed: its parent is then
+ * watched until it (re)appears.
  */
 export async function watchNetnsDir(dir: string, onChange: () => void, opts: { debounceMs?: number; onError?: (e: Error) => void } = {}): Promise<Watcher> {
   const fire = debounce(opts.debounceMs ?? 20, onChange);
-  const w = watch(dir, { ignoreInitial: true, followSymlinks: false, depth: 0, atomic: false, persistent: true });
-  w.on('all', () => fire());
-  w.on('error', (e) => opts.onError?.(e as Error));
-  await ready(w);
+  const abs = resolve(dir);
+  const parent = dirname(abs);
+  const name = basename(abs);
+  let w: FsWatcher | undefined;
+  let closed = false;
+  const exists = () => {
+    try {
+      return statSync(abs).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  let retry: NodeJS.Timeout | undefined;
+  // A failed watch is tried again a second later (and the caller re-lists then), not in a tight loop.
+  const onError = (e: Error) => {
+    opts.onError?.(e);
+    w?.close();
+    w = undefined;
+    retry ??= setTimeout(() => {
+      retry = undefined;
+      rewatch();
+      fire();
+    }, 1000);
+  };
+  function rewatch(): void {
+    w?.close();
+    w = undefined;
+    if (closed) return;
+    try {
+      if (exists()) {
+        w = fsWatch(abs, { persistent: true }, () => {
+          // The directory itself removed (or replaced): its watch is dead.
+          if (!exists()) {
+            rewatch();
+          }
+          fire();
+        });
+      } else {
+        w = fsWatch(parent, { persistent: true }, (_event, file) => {
+          if (file !== null && file !== name) return;
+          if (exists()) {
+            rewatch();
+            fire();
+          }
+        });
+      }
+      w.on('error', onError);
+    } catch (e) {
+      onError(e as Error);
+    }
+  }
+  rewatch();
   return {
     close: async () => {
+      closed = true;
       fire.cancel();
-      await w.close();
+      if (retry) clearTimeout(retry);
+      w?.close();
+      w = undefined;
     },
   };
 }
