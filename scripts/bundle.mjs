@@ -40,6 +40,14 @@ const result = await build({
   // CommonJS dependencies (commander, pino, prom-client) call require() for Node's
   // built-ins; an ES module has no require of its own.
   banner: { js: `${MARK}\nimport { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
+  // V8 keeps every loaded script's source text in the heap for as long as the
+  // process runs (lazy compilation): whitespace and comments are the daemon's
+  // memory. Identifiers stay, so stack traces still name functions. A single
+  // non-Latin-1 character in a comment (zod has two) also doubles a chunk's
+  // source to two bytes per character.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
   sourcemap: 'linked',
   logLevel: 'warning',
 });
