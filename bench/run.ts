@@ -23,6 +23,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/run.js -> repo root is two levels up.
 const ROOT = resolve(here, '..', '..');
 const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
+/** The daemon runs with the NODE_OPTIONS of the systemd unit (the image sets the same; a test keeps them equal). */
+const DAEMON_NODE_OPTIONS = ((): string => {
+  const unit = join(ROOT, 'deploy', 'systemd', 'mptcp-reconciler.service');
+  const m = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(readFileSync(unit, 'utf8'));
+  if (!m) throw new Error(`${unit}: no Environment="NODE_OPTIONS=..." line`);
+  return m[1]!;
+})();
 
 interface Args {
   n: number;
@@ -250,7 +257,7 @@ async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string
   const child = spawn(
     process.execPath,
     [BIN, 'watch', '-f', cfg, '--listen', `127.0.0.1:${port}`, '--resync', `${args.resyncMs}ms`, '--log-level', 'warn', '--node', 'bench'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: DAEMON_NODE_OPTIONS } },
   );
   setChild(child);
   child.stdout!.pipe(out);
