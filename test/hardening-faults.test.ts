@@ -7,7 +7,7 @@
 // undeclared namespace stays byte-identical per iproute2. (Races between plan
 // and apply are in test/apply-reconcile.test.ts; see docs/security.md.)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileAll } from '../src/apply/reconcile.js';
@@ -20,6 +20,7 @@ import { netnsIdentity } from '../src/kernel/netns.js';
 import { eventually, startTestDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { nsState } from './helpers/hardening.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
+import { ensureBuilt } from './helpers/build.js';
 
 requireRoot();
 const made: string[] = [];
@@ -259,14 +260,7 @@ namespaces:
 describe('an unprivileged run (built bin as user nobody)', () => {
   const root = join(import.meta.dirname, '..');
   const bin = join(root, 'dist/src/cli/bin.js');
-  const newest = (d: string): number =>
-    Math.max(0, ...readdirSync(d, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs)));
-  beforeAll(() => {
-    if (existsSync(bin) && statSync(bin).mtimeMs >= newest(join(root, 'src'))) return;
-    // tsc emits even when someone else's file has a type error; the bin is what matters here.
-    spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'ignore' });
-    if (!existsSync(bin)) throw new Error('build failed: dist/src/cli/bin.js missing');
-  }, 120_000);
+  beforeAll(() => void ensureBuilt(), 120_000);
 
   const nobody = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, bin];
   function readable(text: string): string {

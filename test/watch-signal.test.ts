@@ -1,11 +1,12 @@
 // The built binary as a service manager runs it: SIGHUP reloads and keeps
 // running, SIGTERM exits 0 and leaves the kernel state in place.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNetns, deleteNetns, ipEndpoints, ipLimits, requireRoot } from './helpers/netns.js';
 import { eventually, tempDir } from './helpers/daemon.js';
+import { ensureBuilt } from './helpers/build.js';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'dist/src/cli/bin.js');
@@ -15,13 +16,8 @@ let dir: { dir: string; cleanup: () => void };
 
 beforeAll(() => {
   requireRoot();
-  // Build now: a dist left over from an older checkout would test old code.
-  try {
-    execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'pipe' });
-  } catch (e) {
-    // Type errors elsewhere in a tree under edit still emit JavaScript; only a missing output is fatal.
-    if (!existsSync(bin)) throw e;
-  }
+  // A dist older than src/ would test old code (the global setup builds it once).
+  ensureBuilt();
   ns = createNetns('ws');
   dir = tempDir('watchsig');
 }, 120_000);
