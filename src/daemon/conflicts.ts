@@ -12,6 +12,7 @@ import {
   scanManagerProcesses,
   type Conflict,
   type ConflictRoots,
+  type Decision,
   type ManagerConfigs,
   type ProcScan,
 } from '../conflicts/index.js';
@@ -28,6 +29,10 @@ export class DaemonConflicts {
   readonly fights = new FightDetector();
   private cache: { at: number; scan: ProcScan; configs: ManagerConfigs | undefined } | undefined;
   private loading: Promise<{ scan: ProcScan; configs: ManagerConfigs | undefined }> | undefined;
+  // A namespace's last decision and its inputs. Outside a fight a decision depends
+  // on nothing else, so a resync over an unchanged fleet reuses it instead of
+  // matching every manager's evidence again for each namespace.
+  private readonly decisions = new Map<string, { desired: object; scan: ProcScan; configs: ManagerConfigs | undefined; dev: number; ino: number; livePm: string | undefined; d: Decision }>();
 
   /**
    * `ttlMs`: one /proc scan serves every namespace's pass within it. A scan costs
@@ -69,13 +74,31 @@ export class DaemonConflicts {
   gate(netns: string, target: { dev: number; ino: number }, isHost: boolean, out: PassConflicts): ConflictGate {
     return async ({ desired, live }) => {
       const { scan, configs } = await this.evidenceSources();
-      const evidence = detectFromScan(scan, configs, {
-        target,
-        isHost,
-        ...(live.mptcp.pathManager !== undefined ? { livePathManager: String(live.mptcp.pathManager) } : {}),
-        ...(desired.mptcp.pathManager !== undefined ? { desiredPathManager: desired.mptcp.pathManager } : {}),
-      });
-      const d = decide(desired.conflicts, evidence, this.fights.state(netns), { netns, scope: declaredScope(desired) });
+      const fight = this.fights.state(netns);
+      const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
+      const prev = this.decisions.get(netns);
+      let d: Decision;
+      if (
+        !fight.fighting &&
+        prev?.desired === desired &&
+        prev.scan === scan &&
+        prev.configs === configs &&
+        prev.dev === target.dev &&
+        prev.ino === target.ino &&
+        prev.livePm === livePm
+      ) {
+        d = prev.d;
+      } else {
+        const evidence = detectFromScan(scan, configs, {
+          target,
+          isHost,
+          ...(livePm !== undefined ? { livePathManager: livePm } : {}),
+          ...(desired.mptcp.pathManager !== undefined ? { desiredPathManager: desired.mptcp.pathManager } : {}),
+        });
+        d = decide(desired.conflicts, evidence, fight, { netns, scope: declaredScope(desired) });
+        if (fight.fighting) this.decisions.delete(netns);
+        else this.decisions.set(netns, { desired, scan, configs, dev: target.dev, ino: target.ino, livePm, d });
+      }
       out.conflicts = d.conflicts;
       // Under `ignore`, report is false: the apply engine logs nothing; status and metrics still show them.
       const verdict: ConflictVerdict = d;
@@ -93,6 +116,7 @@ export class DaemonConflicts {
   }
 
   forget(netns: string): void {
+    this.decisions.delete(netns);
     this.fights.reset(netns);
   }
 }

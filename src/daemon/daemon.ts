@@ -12,7 +12,7 @@ import type { NamespaceKernel } from '../kernel/api.js';
 import type { EventSocket, EventSocketHandlers } from '../kernel/events.js';
 import type { Logger } from '../log.js';
 import { startHttpServer, type ListenAddress } from '../http/server.js';
-import type { ConflictGate } from '../apply/reconcile.js';
+import type { ConflictGate, Logger as PassLogger } from '../apply/reconcile.js';
 import type { DaemonConflicts, PassConflicts } from './conflicts.js';
 import { DaemonMetrics, type PassResultLabel } from './metrics.js';
 import { Scheduler, type BackoffOptions } from './scheduler.js';
@@ -41,7 +41,7 @@ export type PassResult = NamespaceResult & {
 export interface ReconcileCall {
   mode: Mode;
   passId: string;
-  logger: Logger;
+  logger: PassLogger;
   signal: AbortSignal;
   conflictGate?: ConflictGate;
 }
@@ -193,17 +193,27 @@ export function describeOperation(op: Operation): string {
   }
 }
 
-/** The apply engine logs its own per-pass summary; the daemon's line (with result and duration) replaces it. */
-function quietPassSummary(log: Logger): Logger {
-  const summary = new Set(['pass done', 'pass planned']);
-  return new Proxy(log, {
-    get(target, prop, recv) {
-      if (prop === 'info') {
-        return (obj: object, msg?: string) => (msg && summary.has(msg) ? target.debug(obj, msg) : target.info(obj, msg));
-      }
-      return Reflect.get(target, prop, recv) as unknown;
+/**
+ * One pass's logger: a pino child (every line carries passId and netns), made only
+ * when a line is written. Most resync passes write none, and a child serialises
+ * its bindings when created. The apply engine's own per-pass summary goes to
+ * debug: the daemon's line (with result and duration) replaces it.
+ */
+function passLogger(log: Logger, bindings: { passId: string; netns: string }): PassLogger {
+  let child: Logger | undefined;
+  const c = () => (child ??= log.child(bindings));
+  const debug = (obj: object, msg?: string) => {
+    if (log.isLevelEnabled('debug')) c().debug(obj, msg);
+  };
+  return {
+    info: (obj, msg) => {
+      if (msg === 'pass done' || msg === 'pass planned') debug(obj, msg);
+      else if (log.isLevelEnabled('info')) c().info(obj, msg);
     },
-  });
+    warn: (obj, msg) => c().warn(obj, msg),
+    error: (obj, msg) => c().error(obj, msg),
+    debug,
+  };
 }
 
 export function startDaemon(opts: DaemonOptions): Daemon {
@@ -319,7 +329,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     const want = desired.get(ns);
     if (!want || !running) return {};
     const passId = newPassId();
-    const plog = log.child({ passId, netns: ns });
+    const plog = passLogger(log, { passId, netns: ns });
     const st = statusOf(ns);
     const started = performance.now();
     let result: PassResult;
@@ -342,7 +352,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       result = await deps.reconcile(kernel, want, {
         mode,
         passId,
-        logger: quietPassSummary(plog),
+        logger: plog,
         signal: abort.signal,
         ...(gate ? { conflictGate: gate } : {}),
       });
@@ -391,6 +401,12 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     if (opts.mode === 'observe') {
       for (const o of result.operations) plog.info({ op: o.op, what: describeOperation(o), reason: o.reason, disruptive: o.disruptive }, 'would apply (observe mode)');
     }
+    // Resync passes that find nothing would fill the log of a large fleet every few seconds (debug only).
+    const quiet = crashed === undefined && label === 'converged' && reasons.every((r) => r === 'resync');
+    if (quiet && !log.isLevelEnabled('debug')) {
+      passDone(ns);
+      return { retry };
+    }
     const line = {
       result: label,
       reasons,
@@ -406,8 +422,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     };
     if (crashed !== undefined) plog.error({ ...line, err: crashed }, 'pass failed');
     else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
-    // Resync passes that find nothing would fill the log of a large fleet every few seconds.
-    else if (label === 'converged' && reasons.every((r) => r === 'resync')) plog.debug(line, 'pass');
+    else if (quiet) plog.debug(line, 'pass');
     else plog.info(line, 'pass');
     passDone(ns);
     return { retry };
