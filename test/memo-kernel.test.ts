@@ -3,11 +3,11 @@
 // planning; every kind of drift made by hand after many such passes is still
 // found and repaired, and a config edit, a new link or a namespace re-created
 // under its name still gets a full pass. iproute2 is the oracle.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { passMemoStats, reconcileAll, reconcileNamespace, type ReconcileResult } from '../src/apply/reconcile.js';
 import { parseConfigFiles, resolveAll } from '../src/config/index.js';
 import type { DesiredNamespace } from '../src/core/model.js';
-import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
+import { closeAllNamespaces, KEEP_WATCHED_MS, openNamespace } from '../src/kernel/namespace.js';
 import { listNamespaces, netnsIdentity } from '../src/kernel/netns.js';
 import { deleteNetns, ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, setNsSysctl, uniqueName, veth } from './helpers/netns.js';
 
@@ -75,6 +75,23 @@ function assertDesired(ns: string): void {
 }
 
 describe('converged-pass memo', () => {
+  it('re-reads links, addresses and rp_filter after KEEP_WATCHED_MS even without a notification (RTM_SETLINK sends none)', async () => {
+    const ns = makeNs();
+    const d = desiredFor(ns, BODY);
+    await converge(d);
+    await unchangedPasses(d, 3);
+    const now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now + KEEP_WATCHED_MS + 1_000);
+    try {
+      // What was kept is dropped: a full read and a full pass, still converged.
+      expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: false });
+      expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: true });
+    } finally {
+      clock.mockRestore();
+    }
+    assertDesired(ns);
+  });
+
   it('answers unchanged passes from the memo, and still repairs each kind of drift made by hand', async () => {
     const ns = makeNs();
     const d = desiredFor(ns, BODY);

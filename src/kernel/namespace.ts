@@ -129,10 +129,16 @@ class KernelNamespace implements NamespaceKernel {
       for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_NETCONF]) this.linkWatch.joinGroup(g);
       this.dropWatched();
     }
-    if (this.linkWatch.drainNotifications()) this.dropWatched();
+    // rp_filter set over RTM_SETLINK (IFLA_INET_CONF) sends no notification
+    // (KERNEL.md §4): what is kept is also dropped after a while, so such drift is
+    // still seen, at the cost of one full read per namespace per KEEP_WATCHED_MS.
+    if (this.linkWatch.drainNotifications() ) this.dropWatched();
   }
 
+  private watchedSince = 0;
+
   private dropWatched(): void {
+    this.watchedSince = Date.now();
     this.linkCache = undefined;
     this.addrCache = undefined;
     this.rpCache = undefined;
@@ -314,6 +320,9 @@ class KernelNamespace implements NamespaceKernel {
     this.rtnlSock = undefined;
   }
 }
+
+/** How long links, addresses and rp_filter values read once are trusted without a notification. */
+export const KEEP_WATCHED_MS = 60_000;
 
 const cache = new Map<string, KernelNamespace>();
 
