@@ -132,7 +132,7 @@ class KernelNamespace implements NamespaceKernel {
     // rp_filter set over RTM_SETLINK (IFLA_INET_CONF) sends no notification
     // (KERNEL.md §4): what is kept is also dropped after a while, so such drift is
     // still seen, at the cost of one full read per namespace per KEEP_WATCHED_MS.
-    if (this.linkWatch.drainNotifications() ) this.dropWatched();
+    if (this.linkWatch.drainNotifications() || Date.now() - this.watchedSince > KEEP_WATCHED_MS) this.dropWatched();
   }
 
   private watchedSince = 0;
