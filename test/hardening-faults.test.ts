@@ -17,35 +17,18 @@ import { startDaemon, type Daemon, type DaemonDeps } from '../src/daemon/daemon.
 import { createLogger } from '../src/log.js';
 import { closeNamespace, openNamespace } from '../src/kernel/namespace.js';
 import { netnsIdentity } from '../src/kernel/netns.js';
-import { eventually, startTestDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { daemonTestScope, eventually, tempDir } from './helpers/daemon.js';
 import { nsState } from './helpers/hardening.js';
-import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
+import { ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
 import { ensureBuilt } from './helpers/build.js';
 
 requireRoot();
-const made: string[] = [];
-const running: TestDaemon[] = [];
-const cleanups: (() => void)[] = [];
+const scope = daemonTestScope('hf');
+const { configFile, start } = scope;
 let bystander: string;
 let bystanderBefore: string;
 
-function ns(prefix = 'hf'): string {
-  const n = createNetns(prefix);
-  made.push(n);
-  return n;
-}
-function configFile(text: string): string {
-  const t = tempDir('hard-faults');
-  cleanups.push(t.cleanup);
-  const f = join(t.dir, 'mptcp.yaml');
-  writeFileSync(f, text);
-  return f;
-}
-async function start(file: string, o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(file, o);
-  running.push(d);
-  return d;
-}
+const ns = (prefix = 'hf'): string => scope.netns(prefix);
 /** The real daemon deps with a hook before each operation of every pass. */
 function depsWithHook(hook: (netns: string, op: Operation, i: number) => void | Promise<void>): DaemonDeps {
   const real = realDeps();
@@ -64,16 +47,13 @@ beforeAll(() => {
   bystanderBefore = nsState(bystander);
 });
 afterEach(async () => {
-  await Promise.all(running.splice(0).map((d) => d.daemon.stop()));
+  await scope.stopDaemons();
   // Nothing any fault did may reach a namespace no config named.
   expect(nsState(bystander)).toBe(bystanderBefore);
 });
 afterAll(() => {
-  for (const n of made) {
-    closeNamespace(n);
-    deleteNetns(n);
-  }
-  for (const c of cleanups) c();
+  for (const n of scope.namespaces()) closeNamespace(n);
+  scope.cleanup();
 });
 
 describe('a namespace deleted in the middle of a pass', () => {
@@ -265,7 +245,7 @@ describe('an unprivileged run (built bin as user nobody)', () => {
   const nobody = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, bin];
   function readable(text: string): string {
     const t = tempDir('hard-priv');
-    cleanups.push(t.cleanup);
+    scope.onCleanup(t.cleanup);
     chmodSync(t.dir, 0o755);
     const f = join(t.dir, 'c.yaml');
     writeFileSync(f, text, { mode: 0o644 });

@@ -1,47 +1,21 @@
 // The watch daemon on the real kernel, real files and real HTTP: every namespace
 // here is the test's own; the config never names `host`.
 import { spawn } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, requireRoot, sh, uniqueName, veth } from './helpers/netns.js';
+import { ip, ipEndpoints, ipLimits, requireRoot, sh, uniqueName, veth } from './helpers/netns.js';
 import { DaemonConflicts } from '../src/daemon/conflicts.js';
-import { eventually, metrics, metricValue, startTestDaemon, tempDir, type Sample, type TestDaemon } from './helpers/daemon.js';
+import { daemonTestScope, eventually, metrics, metricValue, tempDir, type Sample } from './helpers/daemon.js';
 
-const created: string[] = [];
-const running: TestDaemon[] = [];
-const dirs: (() => void)[] = [];
-
-function netns(prefix = 'wd'): string {
-  const n = createNetns(prefix);
-  created.push(n);
-  return n;
-}
-
-function configFile(text: string): string {
-  const t = tempDir('watch');
-  dirs.push(t.cleanup);
-  const f = join(t.dir, 'mptcp.yaml');
-  writeFileSync(f, text);
-  return f;
-}
-
-async function start(file: string, o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(file, o);
-  running.push(d);
-  return d;
-}
+const scope = daemonTestScope('wd');
+const { netns, configFile, start } = scope;
 
 const addresses = (ns: string) => ipEndpoints(ns).map((e) => e.address).sort();
 
 beforeAll(() => requireRoot());
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((d) => d.daemon.stop()));
-});
-afterAll(() => {
-  for (const n of created) deleteNetns(n);
-  for (const c of dirs) c();
-});
+afterEach(() => scope.stopDaemons());
+afterAll(() => scope.cleanup());
 
 describe('watch daemon', () => {
   it('converges at start, repairs drift made by hand within one resync, and reports it', async () => {
@@ -135,7 +109,7 @@ namespaces:
     expect(Object.keys(d.daemon.status().namespaces)).toEqual([]);
 
     ip('netns', 'add', later);
-    created.push(later);
+    scope.track(later);
     await eventually('new namespace configured', () => ipLimits(later).subflows === 5);
 
     veth(later, 'lan0', undefined, 'lan0p');
@@ -193,7 +167,7 @@ namespaces:
   it('leaves a namespace alone where another manager runs (conflicts: fail) and exports who', async () => {
     const ns = netns();
     const t = tempDir('conflict');
-    dirs.push(t.cleanup);
+    scope.onCleanup(t.cleanup);
     // A process whose name is mptcpd, living in the test namespace only.
     const fake = join(t.dir, 'mptcpd');
     copyFileSync('/bin/sleep', fake);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { realDeps } from '../../src/daemon/deps.js';
 import { createLogger } from '../../src/log.js';
+import { createNetns, deleteNetns } from './netns.js';
 
 export interface TestDaemon {
   daemon: Daemon;
@@ -99,4 +100,53 @@ export function atomicWrite(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, path);
+}
+
+/**
+ * What one daemon test file makes (namespaces, temp config files, running
+ * daemons), so each file only says when to undo it: stopDaemons() after each
+ * test, cleanup() after all.
+ */
+export function daemonTestScope(prefix: string) {
+  const namespaces: string[] = [];
+  const cleanups: (() => void)[] = [];
+  const running: TestDaemon[] = [];
+  const scope = {
+    /** A fresh namespace with lo up, deleted by cleanup(). */
+    netns(p = prefix): string {
+      return scope.track(createNetns(p));
+    },
+    /** A namespace made some other way, deleted by cleanup() too. */
+    track(name: string): string {
+      namespaces.push(name);
+      return name;
+    },
+    onCleanup(fn: () => void): void {
+      cleanups.push(fn);
+    },
+    /** `text` written to mptcp.yaml in a fresh temp dir. */
+    configFile(text: string): string {
+      const t = tempDir(prefix);
+      cleanups.push(t.cleanup);
+      const f = join(t.dir, 'mptcp.yaml');
+      writeFileSync(f, text);
+      return f;
+    },
+    async start(file: string, o: Partial<DaemonOptions> = {}): Promise<TestDaemon> {
+      const d = await startTestDaemon(file, o);
+      running.push(d);
+      return d;
+    },
+    async stopDaemons(): Promise<void> {
+      await Promise.all(running.splice(0).map((d) => d.daemon.stop()));
+    },
+    namespaces(): readonly string[] {
+      return namespaces;
+    },
+    cleanup(): void {
+      for (const n of namespaces.splice(0)) deleteNetns(n);
+      for (const c of cleanups.splice(0)) c();
+    },
+  };
+  return scope;
 }
