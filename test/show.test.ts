@@ -37,6 +37,19 @@ afterAll(() => {
 });
 
 describe('show', () => {
+  it('-o yaml stays valid input when an interface has a name a config may not declare', async () => {
+    const odd = createNetns('shwodd');
+    made.push(odd);
+    ip('link', 'add', 'a;b', 'netns', odd, 'type', 'veth', 'peer', 'name', 'c$d', 'netns', odd);
+    ip('-n', odd, 'mptcp', 'endpoint', 'add', '192.0.2.7', 'subflow', 'dev', 'a;b');
+    const t = io();
+    expect(await main(['show', '--netns', odd], t.io)).toBe(0);
+    const doc = YAML.parse(t.out());
+    expect(configSchema.safeParse(doc).success).toBe(true);
+    expect(t.out()).toContain('bound to interface "a;b", a name a config cannot declare');
+    expect(t.out()).toMatch(/rpFilter of interface "c\$d" is 0; a config cannot name it/);
+  });
+
   it('-o yaml prints the live state as a valid config, with comments for what it cannot hold', async () => {
     const t = io();
     expect(await main(['show', '--netns', n], t.io)).toBe(0);

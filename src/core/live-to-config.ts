@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   CONFIG_FLAG_NAMES,
+  configInterfaceNameProblem,
   type ConfigFlagName,
   type EndpointConfig,
   type MptcpConfig,
@@ -43,8 +44,11 @@ export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string
   config.id = ep.id;
   if (ep.ifindex !== undefined) {
     const dev = linkNames.get(ep.ifindex);
-    if (dev !== undefined) config.dev = dev;
-    else notes.push(`bound to ifindex ${ep.ifindex}, which no longer exists`);
+    // A name a config may not hold stays a comment, so the output is still valid input.
+    const problem = dev === undefined ? undefined : configInterfaceNameProblem(dev);
+    if (dev === undefined) notes.push(`bound to ifindex ${ep.ifindex}, which no longer exists`);
+    else if (problem) notes.push(`bound to interface ${JSON.stringify(dev)}, a name a config cannot declare (${problem})`);
+    else config.dev = dev;
   }
   config.flags = ep.flags.filter((f): f is ConfigFlagName => CONFIG_FLAGS.has(f));
   if (ep.rawFlags) notes.push(`unknown flag bits 0x${ep.rawFlags.toString(16)} (rawflags)`);
@@ -69,7 +73,9 @@ export function liveToConfig(live: LiveNamespace): ShownNamespace {
   const rpFilter: Record<string, RpFilterValue> = {};
   for (const [iface, raw] of Object.entries(live.rpFilter)) {
     const name = rpFilterName(raw);
-    if (name !== undefined) rpFilter[iface] = name;
+    const problem = iface === 'all' || iface === 'default' ? undefined : configInterfaceNameProblem(iface);
+    if (problem) notes.push(`rpFilter of interface ${JSON.stringify(iface)} is ${raw}; a config cannot name it (${problem})`);
+    else if (name !== undefined) rpFilter[iface] = name;
     else notes.push(`rpFilter.${iface} is ${raw}, outside 0..2 (the kernel treats it like strict)`);
   }
 
