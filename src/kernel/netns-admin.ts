@@ -5,12 +5,17 @@
 // before the function returns (no await in between), so nothing else in the
 // process ever runs in the new namespace.
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { AttrStream, createRtNetlink, ifla, type RtNetlinkSocket, type StreamData } from 'netlink';
 import { interfaceNameProblem, netnsPatternProblem } from '../config/schema.js';
 import { isGlob } from '../core/glob.js';
+import type { LiveLink } from '../core/model.js';
 import { KernelError } from './api.js';
-import { errnoName, knownErrnoName, lastErrno, lib } from './libc.js';
+import { parseIPv4, parseIPv6 } from './mptcp-codec.js';
+import { run } from './mptcp-pm.js';
+import { NETLINK_ROUTE, NLM_F_ACK, NLM_F_REQUEST, NlSocket, NlWriter, nextSeq, type NlRequest } from './nlsock.js';
+import { queueDumpLinks } from './rtnl.js';
+import { errnoName, lastErrno, lib } from './libc.js';
 
 const NETNS_RUN_DIR = '/run/netns';
 const CLONE_NEWNET = 0x40000000;
@@ -116,29 +121,34 @@ export function deleteNetns(name: string): void {
   }
 }
 
-/** An rtnetlink socket bound to namespace `name` (sockets keep the namespace they were made in). */
-export function rtSocketIn(name: string): RtNetlinkSocket {
-  return inNetns(name, () => createRtNetlink());
-}
-
-function nla(type: number, payload: Buffer): Buffer {
-  const len = 4 + payload.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  payload.copy(b, 4);
-  return b;
-}
-
-const NLA_F_NESTED = 0x8000;
+const RTM_NEWLINK = 16;
+const RTM_NEWADDR = 20;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const IFINFOMSG_LEN = 16;
+const IFADDRMSG_LEN = 8;
+const IFF_UP = 0x1;
+const IFLA_IFNAME = 3;
+const IFLA_LINKINFO = 18;
+const IFLA_NET_NS_FD = 28;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
 
-function streamToBuffer(data: StreamData): Buffer {
-  const s = new AttrStream();
-  s.emit(data);
-  return Buffer.concat(s.bufs);
+/** An rtnetlink socket bound to namespace `name` (sockets keep the namespace they were made in). */
+function rtSocketIn(name: string): NlSocket {
+  return inNetns(name, () => new NlSocket(NETLINK_ROUTE, name));
+}
+
+/** One rtnetlink request that asks for an ack. */
+function rtRequest(w: NlWriter, type: number, flags: number, op: string, fill: (w: NlWriter) => void): NlRequest {
+  const seq = nextSeq();
+  w.beginMsg(type, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
+  fill(w);
+  w.endMsg();
+  return { seq, op, dump: false };
 }
 
 export interface VethEnd {
@@ -163,75 +173,72 @@ export async function createVethPair(a: VethEnd, b: VethEnd): Promise<void> {
   const fdB = openSync(`${NETNS_RUN_DIR}/${b.netns}`, 'r');
   const sock = rtSocketIn(a.netns);
   try {
-    // VETH_INFO_PEER carries a struct ifinfomsg (16 zero bytes) then the peer's attributes.
-    const peer = Buffer.concat([Buffer.alloc(16), streamToBuffer(ifla.formatLinkAttrs({ ifname: b.ifname, netNsFd: fdB }))]);
-    const linkinfo = Buffer.concat([
-      nla(IFLA_INFO_KIND, Buffer.from('veth\0')),
-      nla(IFLA_INFO_DATA | NLA_F_NESTED, nla(VETH_INFO_PEER, peer)),
-    ]);
-    await sock.newLink({}, { ifname: a.ifname, netNsFd: fdA, linkinfo }, { flags: 0x400 | 0x200 } as never);
-  } catch (err) {
-    throw asKernelError(err, `RTM_NEWLINK veth ${a.ifname}/${b.ifname}`, a.netns);
+    const w = new NlWriter();
+    const req = rtRequest(w, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, `RTM_NEWLINK veth ${a.ifname}/${b.ifname}`, (w) => {
+      w.header(IFINFOMSG_LEN).string(IFLA_IFNAME, a.ifname).u32(IFLA_NET_NS_FD, fdA);
+      const info = w.beginNest(IFLA_LINKINFO);
+      w.string(IFLA_INFO_KIND, 'veth');
+      const data = w.beginNest(IFLA_INFO_DATA);
+      // VETH_INFO_PEER carries a struct ifinfomsg, then the peer's attributes.
+      const peer = w.beginNest(VETH_INFO_PEER);
+      w.header(IFINFOMSG_LEN).string(IFLA_IFNAME, b.ifname).u32(IFLA_NET_NS_FD, fdB);
+      w.endNest(peer).endNest(data).endNest(info);
+    });
+    run(sock, w, [req]);
   } finally {
-    sock.socket.close();
+    sock.close();
     closeSync(fdA);
     closeSync(fdB);
   }
-  for (const end of [a, b]) await configureEnd(end);
+  for (const end of [a, b]) configureEnd(end);
 }
 
-async function configureEnd(end: VethEnd): Promise<void> {
+/** Brings lo and the veth end up and adds its addresses. */
+function configureEnd(end: VethEnd): void {
   const sock = rtSocketIn(end.netns);
   try {
-    const links = await sock.getLinks();
-    const up = async (name: string) => {
-      const l = links.find((x) => x.attrs.ifname === name);
+    const w = new NlWriter();
+    const links: LiveLink[] = [];
+    run(sock, w, [queueDumpLinks(w.reset(), links)]);
+    const indexOf = (name: string): number => {
+      const l = links.find((x) => x.name === name);
       if (!l) throw new Error(`interface ${name} not found in netns ${end.netns}`);
-      await sock.setLink({ index: l.data.index, change: { up: true }, flags: { up: true } });
-      return l.data.index!;
+      return l.ifindex;
     };
-    await up('lo');
-    const index = await up(end.ifname);
-    for (const cidr of end.addresses) {
-      const [addr, len] = cidr.split('/');
-      const v6 = addr!.includes(':');
-      const bytes = v6 ? ipv6Bytes(addr!) : Buffer.from(addr!.split('.').map(Number));
-      try {
-        await sock.newAddress(
-          { family: v6 ? 10 : 2, prefixlen: Number(len), index },
-          { address: bytes, local: bytes },
-        );
-      } catch (err) {
-        throw asKernelError(err, `RTM_NEWADDR ${cidr} dev ${end.ifname}`, end.netns);
-      }
+    const index = indexOf(end.ifname);
+    const reqs: NlRequest[] = [];
+    w.reset();
+    for (const name of ['lo', end.ifname]) {
+      const i = indexOf(name);
+      reqs.push(
+        rtRequest(w, RTM_NEWLINK, 0, `RTM_NEWLINK ${name} up`, (w) =>
+          w.header(IFINFOMSG_LEN, (buf, off) => {
+            buf.writeInt32LE(i, off + 4);
+            buf.writeUInt32LE(IFF_UP, off + 8);
+            buf.writeUInt32LE(IFF_UP, off + 12);
+          }),
+        ),
+      );
     }
+    for (const cidr of end.addresses) {
+      const [addr, len] = cidr.split('/') as [string, string];
+      const v6 = isIPv6(addr);
+      const bytes = v6 ? parseIPv6(addr) : parseIPv4(addr);
+      reqs.push(
+        rtRequest(w, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, `RTM_NEWADDR ${cidr} dev ${end.ifname}`, (w) =>
+          w
+            .header(IFADDRMSG_LEN, (buf, off) => {
+              buf.writeUInt8(v6 ? 10 : 2, off);
+              buf.writeUInt8(Number(len), off + 1);
+              buf.writeUInt32LE(index, off + 4);
+            })
+            .bytes(IFA_LOCAL, bytes)
+            .bytes(IFA_ADDRESS, bytes),
+        ),
+      );
+    }
+    run(sock, w, reqs);
   } finally {
-    sock.socket.close();
+    sock.close();
   }
-}
-
-function ipv6Bytes(addr: string): Buffer {
-  const [head, tail] = addr.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
-  return b;
-}
-
-function asKernelError(err: unknown, op: string, netns: string): KernelError {
-  if (err instanceof KernelError) return err;
-  const e = err as { errno?: number; code?: string; message?: string };
-  // The netlink package reports a NLMSG_ERROR as "Request rejected: EEXIST".
-  const named = /Request rejected: (\w+)/.exec(String(e.message ?? ''))?.[1];
-  const byName = named ? (osConstants.errno as Record<string, number>)[named] : undefined;
-  const errno = typeof e.errno === 'number' ? Math.abs(e.errno) : (byName ?? 0);
-  return new KernelError({
-    op,
-    netns,
-    errno,
-    code: named ?? e.code ?? knownErrnoName(errno) ?? String(e.message ?? err),
-    retryable: false,
-  });
 }
