@@ -1,7 +1,7 @@
 // How `plan` and `apply` show a pass: per namespace, a unified diff of the live
 // state against the desired state (both in the config format, restricted to the
 // keys the config declares, so the diff shows only what the reconciler may
-// change), then the numbered operations. `-o json` is the DESIGN.md §3 shape.
+// change), then the numbered operations. `-o json` is the documented machine-readable shape.
 import { createTwoFilesPatch } from 'diff';
 import YAML from 'yaml';
 import type { RpFilterValue } from '../config/schema.js';

@@ -137,7 +137,7 @@ export interface NamespacePlan {
   errors: string[];
 }
 
-/** Outcome of plan/apply for one namespace: the shape of `-o json` (DESIGN.md §3). */
+/** Outcome of plan/apply for one namespace: the shape of `-o json`. */
 export interface NamespaceResult {
   netns: string;
   operations: (Operation & { result?: 'ok' | 'failed' | 'skipped'; error?: string })[];

@@ -1,5 +1,5 @@
 // Pure checks of one namespace against the pitfalls the path-manager document
-// names (seeds/path-manager.md): each rule reads facts gathered by the shell and
+// names (the kernel's MPTCP path-manager documentation): each rule reads facts gathered by the shell and
 // returns findings; none does I/O, so each is unit-tested on plain objects.
 import type { ManagerEvidence } from '../conflicts/evidence.js';
 import { canonicalAddress } from '../core/address.js';
