@@ -13,16 +13,16 @@ import { readMptcpConnections, type MptcpConnection } from '../src/kernel/sockdi
 import type { DoctorJson } from '../src/doctor/report.js';
 import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
 import { captureIO } from './helpers/io.js';
+import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
 
 requireRoot();
 
 const made: string[] = [];
 const procs: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'mr-doctor-'));
-const PEER = join(import.meta.dirname, 'fixtures', 'doctor', 'mptcp_peer.py');
 
 afterAll(() => {
-  for (const p of procs) if (p.exitCode === null && p.pid) p.kill('SIGKILL');
+  killPeers(procs);
   for (const n of made) deleteNetns(n);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -71,16 +71,6 @@ function fakeManager(n: string, comm: string): ChildProcess {
   const p = spawn('ip', ['netns', 'exec', n, bin, '120'], { stdio: 'ignore' });
   procs.push(p);
   return p;
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 function commOf(pid: number): string | undefined {
@@ -275,21 +265,8 @@ describe('doctor on live namespaces', () => {
     ip('-n', c, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '1');
     ip('-n', s, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '0');
 
-    const server = spawn('ip', ['netns', 'exec', s, 'python3', PEER, 'server', '192.0.2.1', '8080', '2'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    procs.push(server);
-    const lines = (p: ChildProcess) => {
-      let buf = '';
-      p.stdout!.on('data', (d: Buffer) => (buf += d.toString()));
-      return () => buf;
-    };
-    const serverOut = lines(server);
-    await waitFor('the server to listen', () => (serverOut().includes('listening') ? true : undefined));
-
-    const client = (): ChildProcess => {
-      const p = spawn('ip', ['netns', 'exec', c, 'python3', PEER, 'client', '192.0.2.1', '8080'], { stdio: ['pipe', 'pipe', 'inherit'] });
-      procs.push(p);
-      return p;
-    };
+    const server = await mptcpServer(s, '192.0.2.1', 8080, 2, procs);
+    const client = () => mptcpClient(c, '192.0.2.1', 8080, procs);
     const byPort = (port: number) => (list: MptcpConnection[]) => list.find((x) => x.local.port === port);
     const clientPort = async (): Promise<number> => {
       const known = new Set(readMptcpConnections(c).map((x) => x.local.port));
@@ -336,8 +313,8 @@ describe('doctor on live namespaces', () => {
     }
 
     expect([snapshot(s), snapshot(c)]).toEqual(before);
-    for (const p of [c1, c2, server]) p.stdin!.end();
-    await waitFor('the peers to exit', () => ([c1, c2, server].every((p) => p.exitCode !== null) ? true : undefined));
-    expect([c1, c2, server].map((p) => p.exitCode)).toEqual([0, 0, 0]);
+    for (const p of [c1, c2, server]) p.stop();
+    await waitFor('the peers to exit', () => ([c1, c2, server].every((p) => p.proc.exitCode !== null) ? true : undefined));
+    expect([c1, c2, server].map((p) => p.proc.exitCode)).toEqual([0, 0, 0]);
   });
 });

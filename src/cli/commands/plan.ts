@@ -152,8 +152,9 @@ export function printPass(outcome: PassOutcome, opts: PassOptions, io: CliIO, ap
 }
 
 function hasChanges(r: ReconcileResult): boolean {
-  // Pending items (a dev that does not exist yet) are nothing apply could do now.
-  return r.operations.length > 0 || !r.converged;
+  // Pending items (a dev that does not exist yet) are work still to do, even if
+  // apply can't do it now: a pipeline must not read them as "in sync".
+  return r.operations.length > 0 || !r.converged || r.pending.length > 0;
 }
 
 export async function run(opts: PassOptions, io: CliIO): Promise<number> {
