@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { readMptcpConnections, type MptcpConnection } from '../src/kernel/sockdiag.js';
 import type { DoctorJson } from '../src/doctor/report.js';
-import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
+import { createNetns, deleteNetns, ip, nsSysctl, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
 import { captureIO } from './helpers/io.js';
 import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
 
@@ -129,9 +129,12 @@ describe('doctor on live namespaces', () => {
     expect(rp.evidence).toEqual(
       expect.arrayContaining(['net.ipv4.conf.d0.rp_filter = 1 (strict)', 'd0 carries the IPv4 default route']),
     );
-    expect(rp.fix).toBe('declare `rpFilter: { d0: loose }` in the config, or run `sysctl -w net.ipv4.conf.d0.rp_filter=2`');
+    // The fix names the namespace: pasted, it changes this namespace and not the host.
+    expect(rp.fix).toBe(`declare \`rpFilter: { d0: loose }\` in the config, or run \`ip netns exec ${n} sysctl -w net.ipv4.conf.d0.rp_filter=2\``);
+    const limitsFix = fs.find((f) => f.code === 'MPTCP003')!.fix!;
+    expect(limitsFix).toContain(`\`ip -n ${n} mptcp limits set subflows 3\``);
     expect(fs.find((f) => f.code === 'MPTCP002')!.fix).toContain('dev d0 subflow');
-    expect(fs.find((f) => f.code === 'MPTCP003')!.message).toContain('3 subflow endpoints but limits.subflows is 1');
+    expect(fs.find((f) => f.code === 'MPTCP003')!.message).toContain('3 subflow endpoint(s) need 3 additional subflow(s) but limits.subflows is 1');
     expect(r.json.summary).toEqual({ errors: 1, warnings: 5, infos: 1 });
 
     const t = io();
@@ -141,8 +144,12 @@ describe('doctor on live namespaces', () => {
     expect(t.out()).toContain('\n          fix: declare `rpFilter: { d0: loose }`');
     expect(snapshot(n)).toBe(before);
 
-    // The fix the finding gives does make it go away.
-    setNsSysctl(n, 'net.ipv4.conf.d0.rp_filter', '2');
+    // The fix the finding gives, run exactly as printed, makes it go away, and
+    // changes nothing in the host namespace.
+    const hostRp = sh('sysctl', ['-a', '--pattern', 'rp_filter$']);
+    sh('sh', ['-c', /or run `([^`]+)`/.exec(rp.fix!)![1]!]);
+    expect(nsSysctl(n, 'net.ipv4.conf.d0.rp_filter')).toBe('2');
+    expect(sh('sysctl', ['-a', '--pattern', 'rp_filter$'])).toBe(hostRp);
     expect(findingsOf((await doctorJson('--netns', n)).json, n).map((f) => f.code)).not.toContain('MPTCP001');
   });
 
@@ -289,7 +296,8 @@ describe('doctor on live namespaces', () => {
 
     const rc = await doctorJson('--netns', c);
     const rs = await doctorJson('--netns', s);
-    expect(rc.code).toBe(0);
+    // A connection whose join failed (nothing in flight) is an error: exit 1.
+    expect(rc.code).toBe(1);
     const cf = findingsOf(rc.json, c).filter((f) => f.subject.startsWith('connection'));
     const first = cf.find((f) => f.subject.includes(`:${p1} ->`))!;
     const second = cf.find((f) => f.subject.includes(`:${p2} ->`))!;
@@ -297,7 +305,8 @@ describe('doctor on live namespaces', () => {
     expect(first.message).toContain('1 additional subflow(s)');
     expect(first.message).toContain('limits reached: local_addr (1/1)');
     expect(second.code).toBe('MPTCP014');
-    expect(second.message).toContain('0 additional subflow(s) where the endpoints and limits allow 1');
+    expect(second.message).toContain('0 additional subflow(s) established where the endpoints and limits allow 1');
+    expect(second.severity).toBe('error');
     expect(second.evidence).toContain('subflows 0 (additional; 1 in total) subflows_max 2');
     expect(second.evidence).toContain('local_addr_used 1 local_addr_max 1');
     expect(findingsOf(rs.json, s).filter((f) => f.subject.startsWith('connection')).map((f) => f.code)).toEqual(['MPTCP013', 'MPTCP013']);

@@ -12,6 +12,7 @@ import { HOST_NETNS, netnsIdentity, netnsMatches } from '../kernel/netns.js';
 import { readDefaultRoutes, type DefaultRoute } from '../kernel/routes.js';
 import { readMptcpConnections, type MptcpConnection } from '../kernel/sockdiag.js';
 import { finding, sortFindings, type Finding } from './findings.js';
+import { readMptcpMib } from './mib.js';
 import { diagnoseNamespace, type NamespaceFacts } from './rules.js';
 
 export interface DoctorInput {
@@ -47,6 +48,12 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
     if (!(e instanceof KernelError)) throw e;
     connectionsError = e.message;
   }
+  let mib: Record<string, number> | undefined;
+  try {
+    mib = readMptcpMib(name);
+  } catch {
+    mib = undefined; // a kernel without the MPTCP MIB: the rules that need it stay silent
+  }
   const desired = input.config ? resolveNamespace(input.config, input.node, name) : undefined;
   const target = netnsIdentity(name);
   const managers = target
@@ -65,6 +72,7 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
     ...(connectionsError ? { connectionsError } : {}),
     managers,
     ...(desired ? { desired } : {}),
+    ...(mib ? { mib } : {}),
   };
 }
 
