@@ -198,3 +198,19 @@ describe('pending work', () => {
     expect(ipEndpoints(n)).toEqual([]);
   });
 });
+
+describe('warnings where the config is written', () => {
+  it('a strict rp_filter on an interface that carries an endpoint is a positioned warning from plan and validate', async () => {
+    const n = ns();
+    for (const rp of ['{ c1: strict }', '{ all: strict }']) {
+      const c = config(n, `    endpoints:\n      - { address: 192.0.2.1, dev: c1, flags: [subflow] }\n    rpFilter: ${rp}\n`);
+      const p = await cli('plan', '-f', c);
+      expect(p.err, rp).toMatch(/c\d+\.yaml:5:\d+: warning.*192\.0\.2\.1 is on c1, whose rp_filter this entry makes strict/);
+      const v = await cli('validate', '-f', c);
+      expect(v.err + v.out, rp).toContain('whose rp_filter this entry makes strict');
+    }
+    // Loose on the interface wins over strict on all: no warning.
+    const ok = config(n, '    endpoints:\n      - { address: 192.0.2.1, dev: c1, flags: [subflow] }\n    rpFilter: { all: strict, c1: loose }\n');
+    expect((await cli('validate', '-f', ok)).err).not.toContain('rp_filter');
+  });
+});
