@@ -93,7 +93,7 @@ describe('doctor on live namespaces', () => {
     const r = await doctorJson('--netns', n);
     expect(r.code).toBe(0);
     expect(r.json.node).toBe('doc-node');
-    expect(r.json.namespaces).toEqual([{ netns: n, findings: [] }]);
+    expect(r.json.namespaces).toEqual([{ netns: n, findings: [], capabilities: expect.objectContaining({ release: expect.any(String) }) }]);
     expect(r.json.summary).toEqual({ errors: 0, warnings: 0, infos: 0 });
     expect(snapshot(n)).toBe(before);
   });

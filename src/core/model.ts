@@ -147,3 +147,19 @@ export interface NamespaceResult {
   /** First difference found by verify, nmstate style: `endpoints[192.0.2.1].flags: want [...], have [...]`. */
   firstDifference?: string;
 }
+
+/**
+ * What the running kernel can hold, probed once per namespace (src/kernel/capabilities.ts).
+ * The planner refuses a declaration that needs more, instead of a pass that never converges.
+ */
+export interface KernelCapabilities {
+  /** uname release, e.g. 6.18.44. */
+  release: string;
+  /** Endpoint flags this kernel stores; undefined when the release could not be read (nothing refused). */
+  endpointFlags?: FlagName[];
+  /** net.mptcp.* sysctl names present in the namespace (e.g. path_manager). */
+  sysctls: string[];
+  /** net.mptcp.available_path_managers / available_schedulers, when the kernel has them. */
+  pathManagers?: string[];
+  schedulers?: string[];
+}

@@ -9,6 +9,7 @@ import { sortFlags, type FlagName } from './flags.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
+  KernelCapabilities,
   LiveEndpoint,
   LiveNamespace,
   NamespacePlan,
@@ -235,11 +236,26 @@ function endpointOps(
   ops: Operation[],
   pending: Pending[],
   errors: string[],
+  caps?: KernelCapabilities,
 ): void {
   if (desired.endpoints === undefined) return;
   const res = resolveEndpoints(desired.endpoints, live);
   pending.push(...res.pending);
   errors.push(...res.errors);
+  if (caps?.endpointFlags) {
+    // A flag the kernel lacks is stored as a raw bit or silently dropped: the
+    // endpoint would never verify. Refuse it; its live twin is left alone.
+    const known = new Set(caps.endpointFlags);
+    res.endpoints = res.endpoints.filter((d) => {
+      const missing = d.flags.filter((f) => !known.has(f));
+      if (missing.length === 0) return true;
+      errors.push(
+        `endpoints[${endpointLabel(d.address, d.port)}]: this kernel (${caps.release}) has no endpoint flag ${missing.join(', ')}; remove it or run a kernel that has it`,
+      );
+      res.heldKeys.add(d.key);
+      return false;
+    });
+  }
 
   const liveByKey = new Map(live.endpoints.map((l) => [endpointKey(l.address, l.port), l]));
   const liveById = new Map(live.endpoints.map((l) => [l.id, l]));
@@ -429,15 +445,16 @@ function endpointOps(
 /**
  * Plan one namespace. Order: sysctls (enabled, pathManager first), limits,
  * endpoint deletes, set-flags, adds, rp_filter. Applying the operations in order
- * never holds more than 8 endpoints and never hits an id in use.
+ * never holds more than 8 endpoints and never hits an id in use. With the
+ * kernel's capabilities, a declaration it cannot hold is an error, not a plan.
  */
-export function planNamespace(desired: DesiredNamespace, live: LiveNamespace): NamespacePlan {
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities): NamespacePlan {
   const operations: Operation[] = [];
   const pending: Pending[] = [];
   const errors: string[] = [];
   sysctlOps(desired, live, operations, errors);
   limitsOps(desired, live, operations);
-  endpointOps(desired, live, operations, pending, errors);
+  endpointOps(desired, live, operations, pending, errors, caps);
   rpFilterOps(desired, live, operations, pending);
   return { netns: desired.netns, operations, pending, errors };
 }

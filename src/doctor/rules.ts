@@ -3,9 +3,10 @@
 // returns findings; none does I/O, so each is unit-tested on plain objects.
 import type { ManagerEvidence } from '../conflicts/evidence.js';
 import { canonicalAddress } from '../core/address.js';
-import type { DesiredNamespace, LiveEndpoint, LiveNamespace } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
+import { SYSCTL_NAMES } from '../config/schema.js';
 import { ipCommand, orRun, safeInterfaceName, sysctlCommand } from './commands.js';
 import { finding, sortFindings, type Finding } from './findings.js';
 
@@ -20,6 +21,8 @@ export interface NamespaceFacts {
   managers: ManagerEvidence[];
   /** The resolved config for this namespace, with -f and when an entry matches. */
   desired?: DesiredNamespace;
+  /** What the running kernel supports (probed once per namespace). */
+  capabilities?: KernelCapabilities;
   /** The namespace's MPTcpExt counters (/proc/net/netstat), since it was created; absent when unreadable. */
   mib?: Record<string, number>;
 }
@@ -555,7 +558,46 @@ export function checkConfig(f: NamespaceFacts): Finding[] {
   return out;
 }
 
+/** Rule 10: a config asking for what this kernel cannot hold (an endpoint flag, a sysctl). */
+export function checkCapabilities(f: NamespaceFacts): Finding[] {
+  const c = f.capabilities;
+  const d = f.desired;
+  if (!c || !d) return [];
+  const out: Finding[] = [];
+  if (c.endpointFlags) {
+    for (const ep of d.endpoints ?? []) {
+      const missing = (ep.flags ?? []).filter((x) => !c.endpointFlags!.includes(x as never));
+      if (!missing.length) continue;
+      const label = ep.address ?? `dev ${ep.dev}`;
+      out.push(
+        finding('kernel-lacks-feature', {
+          netns: f.netns,
+          subject: `config endpoint ${label}`,
+          message: `the config gives endpoint ${label} the flag(s) ${missing.join(', ')}, which this kernel (${c.release}) does not have: plan refuses it`,
+          evidence: [`endpoint flags of this kernel: ${c.endpointFlags.join(' ')}`],
+          fix: `remove ${missing.join(', ')} from its flags, or run a kernel that has ${missing.length > 1 ? 'them' : 'it'}`,
+        }),
+      );
+    }
+  }
+  for (const key of Object.keys(d.mptcp) as (keyof typeof SYSCTL_NAMES)[]) {
+    const name = SYSCTL_NAMES[key];
+    if (c.sysctls.length === 0 || c.sysctls.includes(name)) continue;
+    out.push(
+      finding('kernel-lacks-feature', {
+        netns: f.netns,
+        subject: `config mptcp.${key}`,
+        message: `the config sets mptcp.${key}, but this kernel (${c.release}) has no net.mptcp.${name}: plan refuses it`,
+        evidence: [`net.mptcp sysctls here: ${c.sysctls.join(' ')}`],
+        fix: `remove mptcp.${key} from the config, or run a kernel that has net.mptcp.${name}`,
+      }),
+    );
+  }
+  return out;
+}
+
 export const RULE_CHECKS = [
+  checkCapabilities,
   checkPathManager,
   checkRpFilter,
   checkInvalidFlags,
