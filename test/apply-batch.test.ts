@@ -64,7 +64,8 @@ describe('a failing request in the middle of a batch', () => {
     const n = ns();
     const { kernel, batches } = spy(openNamespace(n), (_w, call) => {
       // Someone else fills the table to 6 between plan and apply: the planner's third add is the 9th.
-      if (call === 0) for (let i = 1; i <= 6; i++) ip('-n', n, 'mptcp', 'endpoint', 'add', `203.0.113.${i}`, 'signal');
+      // (With ids of its own: the planner names the id of every add, and a clash there would be EBUSY.)
+      if (call === 0) for (let i = 1; i <= 6; i++) ip('-n', n, 'mptcp', 'endpoint', 'add', `203.0.113.${i}`, 'id', String(100 + i), 'signal');
     });
     const r = await reconcileNamespace(
       kernel,
@@ -73,12 +74,12 @@ describe('a failing request in the middle of a batch', () => {
     );
     expect(batches).toEqual([['set-limits', 'add 192.0.2.1', 'add 192.0.2.2', 'add 192.0.2.3']]);
     expect(r.operations.map((o) => `${o.op} ${o.result}`)).toEqual(['set-limits ok', 'add ok', 'add ok', 'add failed', 'set-rp-filter ok']);
-    expect(r.operations[3]!.error).toMatch(/ADD_ADDR 192.0.2.3 in netns .*: ERANGE \(too many addresses or duplicate one: -34\)/);
+    expect(r.operations[3]!.error).toMatch(/ADD_ADDR 192.0.2.3 id 3 in netns .*: ERANGE \(too many addresses or duplicate one: -34\)/);
     expect(r.errors).toEqual([
-      expect.objectContaining({ op: 'ADD_ADDR 192.0.2.3', errno: 'ERANGE', extack: 'too many addresses or duplicate one: -34', retryable: false }),
+      expect.objectContaining({ op: 'ADD_ADDR 192.0.2.3 id 3', errno: 'ERANGE', extack: 'too many addresses or duplicate one: -34', retryable: false }),
     ]);
     expect(r.converged).toBe(false);
-    expect(ipEndpoints(n).map((e) => e.address)).toEqual([...[1, 2, 3, 4, 5, 6].map((i) => `203.0.113.${i}`), '192.0.2.1', '192.0.2.2']);
+    expect(ipEndpoints(n).map((e) => e.address)).toEqual(['192.0.2.1', '192.0.2.2', ...[1, 2, 3, 4, 5, 6].map((i) => `203.0.113.${i}`)]);
     expect(ipLimits(n).subflows).toBe(5);
     expect(nsSysctl(n, 'net.ipv4.conf.lo.rp_filter')).toBe('1');
   });
@@ -86,7 +87,7 @@ describe('a failing request in the middle of a batch', () => {
   it('an add that lost a race (EEXIST) is noted on that operation alone, and the pass converges', async () => {
     const n = ns();
     const { kernel } = spy(openNamespace(n), (_w, call) => {
-      if (call === 0) ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.2', 'subflow');
+      if (call === 0) ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.2', 'id', '50', 'subflow');
     });
     const r = await reconcileNamespace(kernel, desired(n, { endpoints: [sub('192.0.2.1'), sub('192.0.2.2'), sub('192.0.2.3')] }), enforce);
     expect(r.converged).toBe(true);

@@ -51,7 +51,8 @@ describe('reconcileNamespace', () => {
     const real = openNamespace(a);
     const k = wrap(real, {
       addEndpoint: async (ep) => {
-        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, ...ep.flags);
+        // The racer's own id: the planner names the id of every add, and a clash there would be EBUSY.
+        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, 'id', '50', ...ep.flags);
         return real.addEndpoint(ep);
       },
     });
@@ -68,7 +69,7 @@ describe('reconcileNamespace', () => {
     const real = openNamespace(a);
     const k = wrap(real, {
       addEndpoint: async (ep) => {
-        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, 'subflow');
+        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, 'id', '50', 'subflow');
         return real.addEndpoint(ep);
       },
     });

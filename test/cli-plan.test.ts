@@ -115,7 +115,7 @@ describe('plan --live', () => {
     expect(r.out).toMatch(/^-  eth0: strict$/m);
     expect(r.out).toMatch(/^\+  eth0: loose$/m);
     expect(r.out).toMatch(/^ {2}2\. delete endpoint id 2 \(203\.0\.113\.9\) \[disruptive\]/m);
-    expect(r.out).toMatch(/^ {2}4\. add endpoint 192\.0\.2\.1 port 10000 flags \[signal\]$/m);
+    expect(r.out).toMatch(/^ {2}4\. add endpoint 192\.0\.2\.1 port 10000 id 2 flags \[signal\]$/m);
     expect(r.out).not.toContain('ns-b');
     expect(r.out).not.toContain('\x1b[');
     const tty = await cli(['plan', '-f', cfg, '--live', snapshot, '--netns', 'ns-a'], true);

@@ -48,7 +48,8 @@ describe('examples', () => {
   it('server-port-load-balancer announces a port and refuses joins to the initial address', async () => {
     const d = resolveNamespace(await load('server-port-load-balancer.yaml'), 'n', 'host')!;
     expect(d.mptcp).toEqual({ allowJoinInitialAddrPort: false });
-    expect(d.endpoints).toEqual([{ address: '203.0.113.10', port: 10000, flags: ['signal'] }]);
+    expect(d.endpoints).toEqual([{ address: '203.0.113.10', port: 10000, dev: 'eth0', flags: ['signal'] }]);
+    expect(d.rpFilter).toEqual({ eth0: 'loose' });
   });
 
   it('client-cellular-backup derives a backup subflow endpoint from usb0', async () => {

@@ -11,18 +11,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { readMptcpConnections, type MptcpConnection } from '../src/kernel/sockdiag.js';
 import type { DoctorJson } from '../src/doctor/report.js';
-import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
+import { createNetns, deleteNetns, ip, nsSysctl, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
 import { captureIO } from './helpers/io.js';
+import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
 
 requireRoot();
 
 const made: string[] = [];
 const procs: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'mr-doctor-'));
-const PEER = join(import.meta.dirname, 'fixtures', 'doctor', 'mptcp_peer.py');
 
 afterAll(() => {
-  for (const p of procs) if (p.exitCode === null && p.pid) p.kill('SIGKILL');
+  killPeers(procs);
   for (const n of made) deleteNetns(n);
   rmSync(dir, { recursive: true, force: true });
 });
@@ -73,16 +73,6 @@ function fakeManager(n: string, comm: string): ChildProcess {
   return p;
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function commOf(pid: number): string | undefined {
   try {
     return sh('cat', [`/proc/${pid}/comm`]).trim();
@@ -103,7 +93,7 @@ describe('doctor on live namespaces', () => {
     const r = await doctorJson('--netns', n);
     expect(r.code).toBe(0);
     expect(r.json.node).toBe('doc-node');
-    expect(r.json.namespaces).toEqual([{ netns: n, findings: [] }]);
+    expect(r.json.namespaces).toEqual([{ netns: n, findings: [], capabilities: expect.objectContaining({ release: expect.any(String) }) }]);
     expect(r.json.summary).toEqual({ errors: 0, warnings: 0, infos: 0 });
     expect(snapshot(n)).toBe(before);
   });
@@ -139,9 +129,12 @@ describe('doctor on live namespaces', () => {
     expect(rp.evidence).toEqual(
       expect.arrayContaining(['net.ipv4.conf.d0.rp_filter = 1 (strict)', 'd0 carries the IPv4 default route']),
     );
-    expect(rp.fix).toBe('declare `rpFilter: { d0: loose }` in the config, or run `sysctl -w net.ipv4.conf.d0.rp_filter=2`');
+    // The fix names the namespace: pasted, it changes this namespace and not the host.
+    expect(rp.fix).toBe(`declare \`rpFilter: { d0: loose }\` in the config, or run \`ip netns exec ${n} sysctl -w net.ipv4.conf.d0.rp_filter=2\``);
+    const limitsFix = fs.find((f) => f.code === 'MPTCP003')!.fix!;
+    expect(limitsFix).toContain(`\`ip -n ${n} mptcp limits set subflows 3\``);
     expect(fs.find((f) => f.code === 'MPTCP002')!.fix).toContain('dev d0 subflow');
-    expect(fs.find((f) => f.code === 'MPTCP003')!.message).toContain('3 subflow endpoints but limits.subflows is 1');
+    expect(fs.find((f) => f.code === 'MPTCP003')!.message).toContain('3 subflow endpoint(s) need 3 additional subflow(s) but limits.subflows is 1');
     expect(r.json.summary).toEqual({ errors: 1, warnings: 5, infos: 1 });
 
     const t = io();
@@ -151,8 +144,12 @@ describe('doctor on live namespaces', () => {
     expect(t.out()).toContain('\n          fix: declare `rpFilter: { d0: loose }`');
     expect(snapshot(n)).toBe(before);
 
-    // The fix the finding gives does make it go away.
-    setNsSysctl(n, 'net.ipv4.conf.d0.rp_filter', '2');
+    // The fix the finding gives, run exactly as printed, makes it go away, and
+    // changes nothing in the host namespace.
+    const hostRp = sh('sysctl', ['-a', '--pattern', 'rp_filter$']);
+    sh('sh', ['-c', /or run `([^`]+)`/.exec(rp.fix!)![1]!]);
+    expect(nsSysctl(n, 'net.ipv4.conf.d0.rp_filter')).toBe('2');
+    expect(sh('sysctl', ['-a', '--pattern', 'rp_filter$'])).toBe(hostRp);
     expect(findingsOf((await doctorJson('--netns', n)).json, n).map((f) => f.code)).not.toContain('MPTCP001');
   });
 
@@ -275,21 +272,8 @@ describe('doctor on live namespaces', () => {
     ip('-n', c, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '1');
     ip('-n', s, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '0');
 
-    const server = spawn('ip', ['netns', 'exec', s, 'python3', PEER, 'server', '192.0.2.1', '8080', '2'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    procs.push(server);
-    const lines = (p: ChildProcess) => {
-      let buf = '';
-      p.stdout!.on('data', (d: Buffer) => (buf += d.toString()));
-      return () => buf;
-    };
-    const serverOut = lines(server);
-    await waitFor('the server to listen', () => (serverOut().includes('listening') ? true : undefined));
-
-    const client = (): ChildProcess => {
-      const p = spawn('ip', ['netns', 'exec', c, 'python3', PEER, 'client', '192.0.2.1', '8080'], { stdio: ['pipe', 'pipe', 'inherit'] });
-      procs.push(p);
-      return p;
-    };
+    const server = await mptcpServer(s, '192.0.2.1', 8080, 2, procs);
+    const client = () => mptcpClient(c, '192.0.2.1', 8080, procs);
     const byPort = (port: number) => (list: MptcpConnection[]) => list.find((x) => x.local.port === port);
     const clientPort = async (): Promise<number> => {
       const known = new Set(readMptcpConnections(c).map((x) => x.local.port));
@@ -312,7 +296,8 @@ describe('doctor on live namespaces', () => {
 
     const rc = await doctorJson('--netns', c);
     const rs = await doctorJson('--netns', s);
-    expect(rc.code).toBe(0);
+    // A connection whose join failed (nothing in flight) is an error: exit 1.
+    expect(rc.code).toBe(1);
     const cf = findingsOf(rc.json, c).filter((f) => f.subject.startsWith('connection'));
     const first = cf.find((f) => f.subject.includes(`:${p1} ->`))!;
     const second = cf.find((f) => f.subject.includes(`:${p2} ->`))!;
@@ -320,7 +305,8 @@ describe('doctor on live namespaces', () => {
     expect(first.message).toContain('1 additional subflow(s)');
     expect(first.message).toContain('limits reached: local_addr (1/1)');
     expect(second.code).toBe('MPTCP014');
-    expect(second.message).toContain('0 additional subflow(s) where the endpoints and limits allow 1');
+    expect(second.message).toContain('0 additional subflow(s) established where the endpoints and limits allow 1');
+    expect(second.severity).toBe('error');
     expect(second.evidence).toContain('subflows 0 (additional; 1 in total) subflows_max 2');
     expect(second.evidence).toContain('local_addr_used 1 local_addr_max 1');
     expect(findingsOf(rs.json, s).filter((f) => f.subject.startsWith('connection')).map((f) => f.code)).toEqual(['MPTCP013', 'MPTCP013']);
@@ -336,8 +322,8 @@ describe('doctor on live namespaces', () => {
     }
 
     expect([snapshot(s), snapshot(c)]).toEqual(before);
-    for (const p of [c1, c2, server]) p.stdin!.end();
-    await waitFor('the peers to exit', () => ([c1, c2, server].every((p) => p.exitCode !== null) ? true : undefined));
-    expect([c1, c2, server].map((p) => p.exitCode)).toEqual([0, 0, 0]);
+    for (const p of [c1, c2, server]) p.stop();
+    await waitFor('the peers to exit', () => ([c1, c2, server].every((p) => p.proc.exitCode !== null) ? true : undefined));
+    expect([c1, c2, server].map((p) => p.proc.exitCode)).toEqual([0, 0, 0]);
   });
 });

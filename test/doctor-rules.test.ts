@@ -115,7 +115,8 @@ describe('doctor rules (pure)', () => {
   it('rule 2: an endpoint without dev is a warning whose fix names the interface holding the address', () => {
     const fs = diagnoseNamespace(facts({}, { endpoints: [{ id: 4, family: 4, address: '192.0.2.1', flags: ['subflow', 'backup'] }] }));
     expect(fs.map((f) => [f.code, f.severity])).toEqual([['MPTCP002', 'warning']]);
-    expect(fs[0]!.fix).toContain('ip mptcp endpoint add 192.0.2.1 dev eth0 subflow backup');
+    // A fix for namespace t acts on t when pasted, never on the host.
+    expect(fs[0]!.fix).toContain('`ip -n t mptcp endpoint delete id 4; ip -n t mptcp endpoint add 192.0.2.1 dev eth0 subflow backup`');
     expect(fs[0]!.fix).toContain('dev: eth0');
     // Implicit endpoints are the kernel's: never blamed.
     expect(codes(facts({}, { endpoints: [{ id: 4, family: 4, address: '192.0.2.1', flags: ['implicit'] }] }))).toEqual([]);
@@ -129,7 +130,7 @@ describe('doctor rules (pure)', () => {
       ['MPTCP003', 'warning'],
       ['MPTCP004', 'info'],
     ]);
-    expect(fs[0]!.message).toContain('3 subflow endpoints but limits.subflows is 2');
+    expect(fs[0]!.message).toContain('3 subflow endpoint(s) need 4 additional subflow(s) but limits.subflows is 2');
     expect(fs[0]!.evidence[0]).toContain('fullmesh');
     // A server (signal endpoints only) needs no add_addr_accepted.
     expect(codes(facts({}, { endpoints: [{ id: 1, family: 4, address: '192.0.2.1', flags: ['signal'], ifindex: 2 }], limits: { subflows: 2, addAddrAccepted: 0 } }))).toEqual([]);
@@ -189,7 +190,7 @@ describe('doctor rules (pure)', () => {
     expect(fs[2]!.message).toContain('no longer exists');
   });
 
-  it('rule 8: a connection below what its endpoints and limits allow is an info finding with the numbers', () => {
+  it('rule 8: a connection below what its endpoints and limits allow is an error finding with the numbers', () => {
     expect(expectedSubflows(info({ subflowsMax: 2, localAddrMax: 1, addAddrAccepted: 1 }))).toBe(2);
     expect(expectedSubflows(info({ subflowsMax: 1, localAddrMax: 3 }))).toBe(1);
     const fs = diagnoseNamespace(
@@ -198,12 +199,12 @@ describe('doctor rules (pure)', () => {
       }),
     );
     expect(fs.map((f) => [f.code, f.severity])).toEqual([
+      ['MPTCP014', 'error'],
       ['MPTCP013', 'info'],
-      ['MPTCP014', 'info'],
       ['MPTCP015', 'info'],
     ]);
     const few = fs.find((f) => f.code === 'MPTCP014')!;
-    expect(few.message).toContain('0 additional subflow(s) where the endpoints and limits allow 1');
+    expect(few.message).toContain('0 additional subflow(s) established where the endpoints and limits allow 1');
     expect(few.evidence).toContain('local_addr_used 1 local_addr_max 1');
     const ok = fs.find((f) => f.code === 'MPTCP013')!;
     expect(ok.message).toContain('limits reached: local_addr (1/1)');
@@ -380,5 +381,77 @@ describe('default route codec', () => {
     expect(parseDefaultRoute(notDefault, 0, notDefault.length)).toBeUndefined();
     const blackhole = msg(0, 6, Buffer.alloc(0));
     expect(parseDefaultRoute(blackhole, 0, blackhole.length)).toBeUndefined();
+  });
+});
+
+describe('fixes name their namespace; hostile names get no command', () => {
+  const strict = (netns: string, iface: string) =>
+    diagnoseNamespace(
+      facts(
+        { netns },
+        {
+          rpFilter: { all: 0, [iface]: 1 },
+          links: [{ ifindex: 2, name: iface, up: true, lowerUp: true }],
+          endpoints: [{ id: 4, family: 4, address: '192.0.2.1', flags: ['subflow'], ifindex: 2 }],
+        },
+      ),
+    ).find((f) => f.code === 'MPTCP001')!;
+
+  it('ip -n NS / ip netns exec NS for a named namespace, the plain form for the host', () => {
+    expect(strict('blue', 'w0').fix).toContain('`ip netns exec blue sysctl -w net.ipv4.conf.w0.rp_filter=2`');
+    expect(strict('host', 'w0').fix).toContain('`sysctl -w net.ipv4.conf.w0.rp_filter=2`');
+    expect(strict('host', 'w0').fix).not.toContain('netns');
+    // sysctl(8) reads "." as the separator: a VLAN name's dot is written "/".
+    expect(strict('blue', 'eth0.100').fix).toContain('net.ipv4.conf.eth0/100.rp_filter=2');
+    const invalid = diagnoseNamespace(
+      facts({ netns: 'blue' }, { endpoints: [{ id: 4, family: 4, address: '192.0.2.1', port: 9000, flags: ['subflow'], ifindex: 2 }] }),
+    ).find((f) => f.code === 'MPTCP005')!;
+    expect(invalid.fix).toContain('`ip -n blue mptcp endpoint delete id 4`');
+  });
+
+  it('a name with shell metacharacters or glob characters never reaches a command', () => {
+    for (const iface of ['a;b', 'x$(id)', 'w*', '-rf']) {
+      const f = strict('blue', iface);
+      expect(f.fix, iface).not.toMatch(/`[^`]*sysctl/);
+      expect(f.fix, iface).not.toContain(iface);
+    }
+    for (const netns of ['a;reboot', 'n$(id)', 'ns*', '-x']) {
+      const f = strict(netns, 'w0');
+      expect(f.fix, netns).not.toContain('sysctl -w');
+    }
+  });
+});
+
+describe('limits on real numbers', () => {
+  it('the subflows limit a client needs counts accepted ADD_ADDRs too', () => {
+    const fs = diagnoseNamespace(facts({}, { limits: { subflows: 1, addAddrAccepted: 1 } }));
+    const f = fs.find((x) => x.code === 'MPTCP003')!;
+    expect(f.message).toContain('1 subflow endpoint(s) and 1 accepted ADD_ADDR(s) need 2 additional subflow(s) but limits.subflows is 1');
+    expect(f.fix).toContain('`limits: { subflows: 2 }`');
+    expect(f.fix).toContain('`ip -n t mptcp limits set subflows 2`');
+  });
+
+  it('ADD_ADDRs received while add_addr_accepted is 0 are an error, with or without subflow endpoints', () => {
+    const fs = diagnoseNamespace(facts({ mib: { MPTcpExtAddAddr: 3 } }, { endpoints: [], limits: { subflows: 2, addAddrAccepted: 0 } }));
+    expect(fs.map((f) => [f.code, f.severity])).toEqual([['MPTCP024', 'error']]);
+    expect(fs[0]!.message).toContain('received 3 ADD_ADDR(s) and acted on none');
+    expect(codes(facts({ mib: { MPTcpExtAddAddr: 0 } }, { endpoints: [], limits: { subflows: 2, addAddrAccepted: 0 } }))).toEqual([]);
+  });
+
+  it('joins in SYN-SENT are reported as in flight, not as subflows; the userspace path manager has no kernel limits', () => {
+    const hanging = { ...conn(info({ subflows: 2, subflowsMax: 2, localAddrMax: 2, localAddrUsed: 2 })), subflowStates: { established: 1, synSent: 2, other: 0 } };
+    const f = diagnoseNamespace(facts({ connections: [hanging] })).find((x) => x.code === 'MPTCP014')!;
+    expect(f.severity).toBe('warning');
+    expect(f.message).toContain('0 additional subflow(s) established, 2 join(s) in flight (SYN-SENT) where the endpoints and limits allow 2');
+    expect(f.message).toContain('subflows (2/2, 2 of them joins in flight)');
+    const userspace = diagnoseNamespace(
+      facts(
+        { connections: [conn(info({ subflows: 0, subflowsMax: 0, localAddrMax: 0, localAddrUsed: 0, addAddrAcceptedMax: 0 }))], managers: [mptcpd] },
+        { endpoints: [], mptcp: { enabled: true, pathManager: 'userspace' } },
+      ),
+    ).filter((x) => x.subject.startsWith('connection'));
+    expect(userspace.map((x) => x.code)).toEqual(['MPTCP013']);
+    expect(userspace[0]!.message).not.toContain('limits reached');
+    expect(userspace[0]!.message).toContain('the in-kernel limits do not apply');
   });
 });

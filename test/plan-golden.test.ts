@@ -6,7 +6,7 @@
 // would refuse.
 //
 // UPDATE_GOLDEN=1 npx vitest run test/plan-golden.test.ts rewrites plan.yaml from
-// the current planner. Review every rewritten file against KERNEL.md before
+// the current planner. Review every rewritten file against the kernel's rules before
 // committing: the files are the specification, not a snapshot.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

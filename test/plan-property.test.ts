@@ -24,7 +24,7 @@ const ADDRS = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '198.51.100.1', '198.51.10
 const PORTS = [undefined, undefined, undefined, 10000, 10001];
 const IDS = fc.integer({ min: 1, max: 10 });
 
-/** Flags the kernel would hold for an endpoint with this port (KERNEL.md §2). */
+/** Flags the kernel would hold for an endpoint with this port (pm_kernel.c). */
 function liveFlags(port: number | undefined) {
   if (port !== undefined) return fc.subarray(['backup', 'laminar'] as FlagName[]).map((f) => ['signal', ...f] as FlagName[]);
   return fc.oneof(
@@ -288,6 +288,15 @@ describe('planNamespace against the kernel model', () => {
           if (sameIdentity && !idWantedElsewhere) {
             expect(plan.operations.filter((o) => o.op === 'delete' && o.id === l.id)).toEqual([]);
           }
+        }
+        // Implicit endpoints carry live subflows: never deleted, whatever is declared.
+        const implicitIds = new Set(live.endpoints.filter((e) => e.flags.includes('implicit')).map((e) => e.id));
+        expect(plan.operations.filter((o) => o.op === 'delete' && implicitIds.has(o.id))).toEqual([]);
+        // Every ADD names its id except an implicit takeover, so ids never depend on the kernel's hidden counter.
+        for (const op of plan.operations) {
+          if (op.op !== 'add') continue;
+          const takeover = live.endpoints.some((e) => e.flags.includes('implicit') && endpointKey(e.address, e.port) === endpointKey(op.endpoint.address, op.endpoint.port));
+          expect(op.endpoint.id === undefined).toBe(takeover);
         }
         for (const op of plan.operations) {
           if (op.op === 'delete') expect(op.disruptive).toBe(true);

@@ -27,7 +27,7 @@ beforeAll(async () => {
   ip('-n', n, 'mptcp', 'limits', 'set', 'subflows', '4', 'add_addr_accepted', '1');
   setNsSysctl(n, 'net.ipv4.conf.mrs0.rp_filter', '2');
   setNsSysctl(n, 'net.ipv4.conf.mrs1.rp_filter', '3');
-  // The kernel keeps an ifindex that names no interface (KERNEL.md §3).
+  // The kernel keeps an ifindex that names no interface.
   await openNamespace(n).addEndpoint({ address: '198.51.100.9', flags: ['subflow'], ifindex: 999 });
   closeAllNamespaces();
 });

@@ -5,7 +5,7 @@
 // state verifies, so no error code is special-cased here.
 import type { KernelWrite, KernelWriteResult, LiveFingerprint, LiveSelection, NamespaceKernel } from '../kernel/api.js';
 import { KernelError } from '../kernel/api.js';
-import type { DesiredNamespace, EndpointSpec, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { DesiredNamespace, EndpointSpec, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
 import type { MptcpKey } from '../config/schema.js';
 import { endpointKey } from '../core/address.js';
 import { planNamespace } from '../core/plan.js';
@@ -42,6 +42,8 @@ export interface ReconcileOptions {
   conflictGate?: ConflictGate;
   /** Sees the live state each pass planned from (plan output shows it as a diff). */
   onLive?: (live: LiveNamespace, plan: NamespacePlan) => void;
+  /** The running kernel's capabilities per namespace (kernel/capabilities.ts): what it can't hold is refused. */
+  capabilitiesOf?: (netns: string) => KernelCapabilities | undefined;
   /**
    * Called just before each operation is written. A test seam: fault tests delete a
    * namespace or an interface, or stop the daemon, exactly between two operations.
@@ -238,7 +240,7 @@ export async function reconcileNamespace(
       passMemoStats.hits++;
     }
   } else live = await kernel.readLive(select);
-  const plan = hit ? hit.plan : planNamespace(desired, live);
+  const plan = hit ? hit.plan : planNamespace(desired, live, opts.capabilitiesOf?.(live.netns));
   const remember = (v: VerifyResult) => {
     if (!fingerprint || plan.operations.length > 0 || plan.errors.length > 0 || !v.converged) return;
     memos.set(kernel, hit ?? { desired, fingerprint, live, plan, verify: v });

@@ -1,11 +1,11 @@
 // How `plan` and `apply` show a pass: per namespace, a unified diff of the live
 // state against the desired state (both in the config format, restricted to the
 // keys the config declares, so the diff shows only what the reconciler may
-// change), then the numbered operations. `-o json` is the DESIGN.md §3 shape.
+// change), then the numbered operations. `-o json` is the documented machine-readable shape.
 import { createTwoFilesPatch } from 'diff';
 import YAML from 'yaml';
 import type { RpFilterValue } from '../config/schema.js';
-import { endpointKey } from '../core/address.js';
+import { canonicalAddress, endpointKey } from '../core/address.js';
 import { resolveEndpoints } from '../core/derive.js';
 import { sortFlags, type FlagName } from '../core/flags.js';
 import type { DesiredNamespace, LiveEndpoint, LiveNamespace, Operation } from '../core/model.js';
@@ -24,7 +24,7 @@ function rpName(v: RpFilterValue | number): string | number {
   return RP_NAMES[v] ?? v;
 }
 
-type EndpointView = { address: string; port?: number; id?: number; dev?: string; flags: string[] };
+type EndpointView = { address?: string; port?: number; id?: number; dev?: string; flags: string[] };
 
 function liveEndpointView(ep: LiveEndpoint, live: LiveNamespace, withId: boolean, withDev: boolean): EndpointView {
   const v = { address: ep.address } as EndpointView;
@@ -77,6 +77,17 @@ export function planViews(desired: DesiredNamespace, live: LiveNamespace): { liv
       const v = liveEndpointView(l, live, false, false);
       haveEps.push(v);
       if (!desired.prune) wantEps.push(v);
+    }
+    // A declared endpoint whose dev does not exist yet is still wanted: it shows in
+    // the diff (and as pending below), never silently left out.
+    for (const ep of desired.endpoints) {
+      if (ep.dev === undefined || live.links.some((l) => l.name === ep.dev)) continue;
+      const w = { ...(ep.address !== undefined && { address: canonicalAddress(ep.address) }) } as EndpointView;
+      if (ep.port !== undefined) w.port = ep.port;
+      if (ep.id !== undefined) w.id = ep.id;
+      w.dev = ep.dev;
+      w.flags = sortFlags((ep.flags ?? []) as FlagName[]);
+      wantEps.push(w);
     }
     want.endpoints = wantEps;
     have.endpoints = haveEps;
@@ -211,7 +222,9 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
       const d = unifiedDiff(r.netns, planViews(desired, live), opts.color);
       if (d) out.push(d.trimEnd());
     }
-    if (r.operations.length === 0 && r.errors.length === 0) out.push('  no changes');
+    if (r.operations.length === 0 && r.errors.length === 0) {
+      out.push(r.pending.length === 0 ? '  no changes' : `  no changes possible yet: ${r.pending.length} pending (done once they become possible)`);
+    }
     r.operations.forEach((o, i) => {
       const marks = o.disruptive ? ' [disruptive]' : '';
       const reason = o.reason ? ` (${o.reason})` : '';

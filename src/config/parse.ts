@@ -458,6 +458,15 @@ function entryChecks(config: Config, entries: EntrySource[]): Diagnostic[] {
           out.push(d('error', 'duplicate-id', pos, `id ${ep.id} is already used by ${formatPath(['endpoints', prevId])} (line ${src.endpoints[prevId]!.line})`, 'ids must be unique in a namespace; change one or leave `id` out'));
         } else byId.set(ep.id, j);
       }
+      // rp_filter is effectively max(all, IFACE): strict on an endpoint's interface
+      // drops the subflows that arrive on another path than the route back.
+      const rp = (k: string) => ({ off: 0, strict: 1, loose: 2 } as Record<string, number>)[String(entry.rpFilter?.[k])] ?? entry.rpFilter?.[k];
+      const ipv4 = ep.address === undefined ? ep.family !== 'ipv6' : !ep.address.includes(':');
+      if (ep.dev !== undefined && ipv4 && Math.max(Number(rp('all') ?? 0), Number(rp(ep.dev) ?? 0)) === 1) {
+        out.push(
+          d('warning', 'strict-rp-filter-on-endpoint', pos, `endpoint ${describeEndpoint(ep)} is on ${ep.dev}, whose rp_filter this entry makes strict (effective value max(all, ${ep.dev})): MPTCP subflows arriving on another path are dropped`, `declare \`rpFilter: { ${ep.dev}: loose }\` (loose on the interface or on all wins over strict)`),
+        );
+      }
       if (j === MAX_ENDPOINTS) {
         out.push(d('error', 'too-many-endpoints', pos, `this entry declares ${eps.length} endpoints; the kernel holds at most ${MAX_ENDPOINTS} per namespace`, 'remove endpoints, or spread them over several namespaces'));
       }

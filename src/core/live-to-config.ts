@@ -1,4 +1,4 @@
-// Live state in the config format (DESIGN.md §2), for `show`: what the kernel
+// Live state in the config format, for `show`: what the kernel
 // holds, written so that `show -o yaml` is valid input for `apply`. What the
 // format cannot express (implicit endpoints, an ifindex that no longer exists,
 // unknown flag bits, out-of-range values) is kept as notes for comments, never

@@ -137,7 +137,7 @@ export interface NamespacePlan {
   errors: string[];
 }
 
-/** Outcome of plan/apply for one namespace: the shape of `-o json` (DESIGN.md §3). */
+/** Outcome of plan/apply for one namespace: the shape of `-o json`. */
 export interface NamespaceResult {
   netns: string;
   operations: (Operation & { result?: 'ok' | 'failed' | 'skipped'; error?: string })[];
@@ -146,4 +146,20 @@ export interface NamespaceResult {
   errors: { message: string; op?: string; errno?: string; retryable?: boolean }[];
   /** First difference found by verify, nmstate style: `endpoints[192.0.2.1].flags: want [...], have [...]`. */
   firstDifference?: string;
+}
+
+/**
+ * What the running kernel can hold, probed once per namespace (src/kernel/capabilities.ts).
+ * The planner refuses a declaration that needs more, instead of a pass that never converges.
+ */
+export interface KernelCapabilities {
+  /** uname release, e.g. 6.18.44. */
+  release: string;
+  /** Endpoint flags this kernel stores; undefined when the release could not be read (nothing refused). */
+  endpointFlags?: FlagName[];
+  /** net.mptcp.* sysctl names present in the namespace (e.g. path_manager). */
+  sysctls: string[];
+  /** net.mptcp.available_path_managers / available_schedulers, when the kernel has them. */
+  pathManagers?: string[];
+  schedulers?: string[];
 }

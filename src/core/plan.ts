@@ -1,5 +1,6 @@
 // The planner: desired + live state of one namespace -> the shortest ordered list
-// of operations that the kernel accepts one after the other (KERNEL.md §2).
+// of operations that the kernel accepts one after the other: ids, the 8-endpoint cap, implicit endpoints and
+// the order of the checks are the kernel's own (net/mptcp/pm_kernel.c).
 // Pure: no I/O. The shell applies the operations in the order given.
 import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from '../config/schema.js';
 import { endpointKey } from './address.js';
@@ -8,6 +9,7 @@ import { sortFlags, type FlagName } from './flags.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
+  KernelCapabilities,
   LiveEndpoint,
   LiveNamespace,
   NamespacePlan,
@@ -56,6 +58,11 @@ function liveSpec(live: LiveNamespace, l: LiveEndpoint): EndpointSpec {
   };
 }
 
+function withoutId(spec: EndpointSpec): EndpointSpec {
+  const { id: _id, ...rest } = spec;
+  return rest;
+}
+
 function desiredSpec(d: ResolvedEndpoint): EndpointSpec {
   return {
     address: d.address,
@@ -71,21 +78,108 @@ function desiredSpec(d: ResolvedEndpoint): EndpointSpec {
  * How one declared endpoint gets (or stays) in place:
  * - new: plain ADD; - keep: already right (maybe a SET_FLAGS);
  * - replace: DEL the live one, then ADD (an identity difference);
- * - implicit-add: plain ADD over a kernel-created implicit endpoint, which the
- *   kernel replaces in place and whose id it keeps;
- * - implicit-replace: DEL the implicit one, then ADD (the kernel answers EINVAL to
- *   an ADD with an explicit id over an implicit endpoint, and ERANGE to any ADD
- *   when 8 endpoints exist, even one that would replace an implicit one).
+ * - implicit-add: ADD without an id over a kernel-created implicit endpoint, which
+ *   the kernel turns into the declared one in place, keeping its id and the
+ *   subflows that use it. Implicit endpoints are never deleted: a declared id
+ *   other than the implicit one's is refused (the kernel answers EINVAL to it too,
+ *   and getting it by DEL+ADD would close live subflows).
  */
 interface Action {
   d: ResolvedEndpoint;
-  kind: 'new' | 'keep' | 'replace' | 'implicit-add' | 'implicit-replace';
+  kind: 'new' | 'keep' | 'replace' | 'implicit-add';
   live?: LiveEndpoint;
   reason?: string;
   /** Dropped (plan error): leaves the live side as it is. */
   blocked?: boolean;
   /** A new endpoint that stands in for a pruned one (a port change). */
   replacesPruned?: boolean;
+  /** The id its ADD carries (every ADD but an implicit takeover names its id). */
+  id?: number;
+}
+
+/** The highest endpoint id (ids are a u8; 0 means "none"). */
+const MAX_ID = 255;
+
+/**
+ * The kernel's id allocator for an ADD without an id (pm_kernel.c): the first
+ * free id at or after the highest one handed out so far, wrapping to the lowest
+ * free one after 255. `state.next` is that counter; `used` the ids taken.
+ */
+export function allocateId(state: { next: number }, used: ReadonlySet<number>): number | undefined {
+  if (state.next === MAX_ID) state.next = 1;
+  const scan = (from: number) => {
+    for (let i = Math.max(1, from); i <= MAX_ID; i++) if (!used.has(i)) return i;
+    return undefined;
+  };
+  let id = scan(state.next);
+  if (id === undefined && state.next !== 1) {
+    state.next = 1;
+    id = scan(1);
+  }
+  if (id !== undefined && id > state.next) state.next = id;
+  return id;
+}
+
+/** What an ADD with an explicit id does to the allocator's counter. */
+function notePinned(state: { next: number }, id: number): void {
+  if (state.next === MAX_ID) state.next = 1;
+  if (id > state.next) state.next = id;
+}
+
+/**
+ * Gives every ADD its id, so that the same config gives the same ids on every
+ * node whatever the kernel's hidden counter holds: the ids `ip mptcp endpoint
+ * add` lines in file order give on a fresh namespace (pinned ids as written, the
+ * others from the kernel's allocator). Endpoints that stay keep their ids; an
+ * unpinned replace keeps its old id. Where file order would land on an id that
+ * stays taken (a pinned id declared later, a kept endpoint), the next free id is
+ * taken instead and the reason says so.
+ */
+function assignIds(actions: Action[], live: LiveNamespace, pruned: readonly LiveEndpoint[]): void {
+  const deleted = new Set<LiveEndpoint>(pruned);
+  for (const a of actions) if (!a.blocked && a.kind === 'replace') deleted.add(a.live!);
+  const taken = new Set<number>();
+  const holder = new Map<number, string>();
+  for (const l of live.endpoints) {
+    if (deleted.has(l)) continue;
+    taken.add(l.id);
+    holder.set(l.id, `live endpoint ${endpointLabel(l.address, l.port)} keeps`);
+  }
+  for (const a of actions) {
+    if (a.blocked || a.d.id === undefined || a.kind === 'keep' || a.kind === 'implicit-add') continue;
+    taken.add(a.d.id);
+    holder.set(a.d.id, `endpoints[${endpointLabel(a.d.address, a.d.port)}] pins`);
+  }
+  // Unpinned replaces keep their old id when nothing pins it.
+  for (const a of actions) {
+    if (a.blocked || a.kind !== 'replace' || a.d.id !== undefined || taken.has(a.live!.id)) continue;
+    a.id = a.live!.id;
+    taken.add(a.id);
+  }
+  const fresh = { next: 1 }; // the counter of a fresh namespace running the file
+  const freshUsed = new Set<number>();
+  const real = { next: 1 };
+  for (const a of [...actions].sort((x, y) => x.d.index - y.d.index)) {
+    if (a.blocked) continue;
+    const stays = a.kind === 'keep' || a.kind === 'implicit-add' ? a.live!.id : a.d.id ?? a.id;
+    if (stays !== undefined) {
+      if (a.kind === 'new' || a.kind === 'replace') a.id = stays;
+      notePinned(fresh, stays);
+      freshUsed.add(stays);
+      notePinned(real, stays);
+      continue;
+    }
+    const want = allocateId(fresh, freshUsed);
+    const id = allocateId(real, taken);
+    if (want === undefined || id === undefined) continue; // more than 255 ids: the cap stops this long before
+    freshUsed.add(want);
+    taken.add(id);
+    a.id = id;
+    if (id !== want) {
+      const why = `id ${id}: file order gives id ${want}, which ${holder.get(want) ?? 'another endpoint takes'}`;
+      a.reason = a.reason ? `${a.reason}; ${why}` : why;
+    }
+  }
 }
 
 function sysctlOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operation[], errors: string[]): void {
@@ -142,11 +236,26 @@ function endpointOps(
   ops: Operation[],
   pending: Pending[],
   errors: string[],
+  caps?: KernelCapabilities,
 ): void {
   if (desired.endpoints === undefined) return;
   const res = resolveEndpoints(desired.endpoints, live);
   pending.push(...res.pending);
   errors.push(...res.errors);
+  if (caps?.endpointFlags) {
+    // A flag the kernel lacks is stored as a raw bit or silently dropped: the
+    // endpoint would never verify. Refuse it; its live twin is left alone.
+    const known = new Set(caps.endpointFlags);
+    res.endpoints = res.endpoints.filter((d) => {
+      const missing = d.flags.filter((f) => !known.has(f));
+      if (missing.length === 0) return true;
+      errors.push(
+        `endpoints[${endpointLabel(d.address, d.port)}]: this kernel (${caps.release}) has no endpoint flag ${missing.join(', ')}; remove it or run a kernel that has it`,
+      );
+      res.heldKeys.add(d.key);
+      return false;
+    });
+  }
 
   const liveByKey = new Map(live.endpoints.map((l) => [endpointKey(l.address, l.port), l]));
   const liveById = new Map(live.endpoints.map((l) => [l.id, l]));
@@ -160,10 +269,15 @@ function endpointOps(
     let a: Action;
     if (!l) a = { d, kind: 'new', ...(d.derived && { reason: `address of dev ${d.dev}` }) };
     else if (has(l.flags, 'implicit')) {
-      a =
-        d.id === undefined
-          ? { d, kind: 'implicit-add', live: l, reason: `replaces implicit endpoint id ${l.id} (keeps its id)` }
-          : { d, kind: 'implicit-replace', live: l, reason: `replace: implicit endpoint id ${l.id} -> id ${d.id}` };
+      if (d.id === undefined || d.id === l.id) {
+        a = { d, kind: 'implicit-add', live: l, reason: `takes over implicit endpoint id ${l.id} (keeps its id and subflows)` };
+      } else {
+        a = { d, kind: 'keep', live: l, blocked: true };
+        errors.push(
+          `${label(d)}: the kernel holds ${endpointLabel(l.address, l.port)} as implicit endpoint id ${l.id} (made for a live connection) ` +
+            `and refuses to give it another id; implicit endpoints are never deleted, so drop \`id: ${d.id}\` or pin \`id: ${l.id}\``,
+        );
+      }
     } else {
       const diffs: string[] = [];
       const liveIdentity = l.flags.filter((f) => IDENTITY_FLAGS.includes(f));
@@ -202,8 +316,9 @@ function endpointOps(
   const holderFate = (h: LiveEndpoint): 'gone' | 'movable' | 'kept' => {
     if (pruned.has(h)) return 'gone';
     const ha = matched.get(h);
-    if (ha && !ha.blocked && (ha.kind === 'replace' || ha.kind === 'implicit-replace')) return 'gone';
-    if (ha && !ha.blocked && ha.d.id === undefined) return 'movable';
+    if (ha && !ha.blocked && ha.kind === 'replace') return 'gone';
+    // An implicit endpoint never moves: deleting it would close live subflows.
+    if (ha && !ha.blocked && ha.kind === 'keep' && ha.d.id === undefined) return 'movable';
     return 'kept';
   };
   for (let changed = true; changed; ) {
@@ -245,26 +360,25 @@ function endpointOps(
     const h = liveById.get(a.d.id);
     if (!h || h === a.live || holderFate(h) !== 'movable') continue;
     const ha = matched.get(h)!;
-    if (ha.kind === 'keep') {
-      ha.kind = 'replace';
-      ha.reason = `replace: id ${a.d.id} is pinned by ${label(a.d)}`;
-    } else if (ha.kind === 'implicit-add') {
-      ha.kind = 'implicit-replace';
-      ha.reason = `replace: implicit endpoint id ${a.d.id} is pinned by ${label(a.d)}`;
+    ha.kind = 'replace';
+    ha.reason = `replace: id ${a.d.id} is pinned by ${label(a.d)}`;
+  }
+
+  // 5. Taking over an implicit endpoint is an ADD, and the kernel checks the cap
+  //    before it looks for the implicit twin (ERANGE): with 8 endpoints left after
+  //    the deletes it cannot happen, and deleting the implicit one is not an option.
+  const afterDeletes = () => liveCount - prunes.length - actions.filter((a) => !a.blocked && a.kind === 'replace').length;
+  if (afterDeletes() >= MAX_ENDPOINTS) {
+    for (const a of actions.filter((x) => !x.blocked && x.kind === 'implicit-add')) {
+      a.blocked = true;
+      errors.push(
+        `${label(a.d)}: taking over implicit endpoint id ${a.live!.id} needs a free slot, but the namespace keeps ${MAX_ENDPOINTS} endpoints ` +
+          `(the kernel answers ERANGE) and implicit endpoints are never deleted; declare one endpoint fewer`,
+      );
     }
   }
 
-  // 5. An ADD that replaces an implicit endpoint still needs a free slot (ERANGE
-  //    is checked before the duplicate). After the deletes the count only rises,
-  //    so it is enough to check the count right after them.
-  const afterDeletes = () =>
-    liveCount - prunes.length - actions.filter((a) => !a.blocked && (a.kind === 'replace' || a.kind === 'implicit-replace')).length;
-  const implicitAdds = actions.filter((a) => !a.blocked && a.kind === 'implicit-add');
-  if (implicitAdds.length > 0 && afterDeletes() >= MAX_ENDPOINTS) {
-    const a = implicitAdds[0]!;
-    a.kind = 'implicit-replace';
-    a.reason = `replace: implicit endpoint id ${a.live!.id} (${MAX_ENDPOINTS} endpoints: a plain add would get ERANGE)`;
-  }
+  assignIds(actions, live, prunes.map((p) => p.l));
 
   // A port change looks like a new identity; name it as the replace it is when
   // one pruned and one new endpoint share the address unambiguously.
@@ -286,7 +400,7 @@ function endpointOps(
     deletes.push({ op: 'delete', id: p.l.id, endpoint: liveSpec(live, p.l), disruptive: true, reason: p.reason });
   }
   for (const a of actions) {
-    if (a.blocked || (a.kind !== 'replace' && a.kind !== 'implicit-replace')) continue;
+    if (a.blocked || a.kind !== 'replace') continue;
     const l = a.live!;
     deletes.push({ op: 'delete', id: l.id, endpoint: liveSpec(live, l), disruptive: true, reason: a.reason! });
   }
@@ -310,15 +424,18 @@ function endpointOps(
     });
   }
 
-  const addRank = (a: Action) => (a.kind === 'implicit-add' ? 0 : a.d.id !== undefined ? 1 : 2);
+  // Implicit takeovers first (they keep their ids), then file order: every other
+  // ADD names its id, so the order can't change which id anything gets.
+  const addRank = (a: Action) => (a.kind === 'implicit-add' ? 0 : 1);
   const adds = actions
     .filter((a) => !a.blocked && a.kind !== 'keep')
-    .map((a, i) => ({ a, i }))
-    .sort((x, y) => addRank(x.a) - addRank(y.a) || x.i - y.i)
-    .map(({ a }): Operation => ({
+    .sort((x, y) => addRank(x) - addRank(y) || x.d.index - y.d.index)
+    .map((a): Operation => ({
       op: 'add',
-      endpoint: desiredSpec(a.d),
-      disruptive: a.kind === 'replace' || a.kind === 'implicit-replace' || a.replacesPruned === true,
+      // A takeover is sent without an id: the kernel keeps the implicit one's id
+      // and answers EINVAL to any id given, even that same one.
+      endpoint: a.kind === 'implicit-add' ? withoutId(desiredSpec(a.d)) : { ...desiredSpec(a.d), ...(a.id !== undefined && { id: a.id }) },
+      disruptive: a.kind === 'replace' || a.replacesPruned === true,
       ...(a.reason !== undefined && { reason: a.reason }),
     }));
 
@@ -328,15 +445,16 @@ function endpointOps(
 /**
  * Plan one namespace. Order: sysctls (enabled, pathManager first), limits,
  * endpoint deletes, set-flags, adds, rp_filter. Applying the operations in order
- * never holds more than 8 endpoints and never hits an id in use.
+ * never holds more than 8 endpoints and never hits an id in use. With the
+ * kernel's capabilities, a declaration it cannot hold is an error, not a plan.
  */
-export function planNamespace(desired: DesiredNamespace, live: LiveNamespace): NamespacePlan {
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities): NamespacePlan {
   const operations: Operation[] = [];
   const pending: Pending[] = [];
   const errors: string[] = [];
   sysctlOps(desired, live, operations, errors);
   limitsOps(desired, live, operations);
-  endpointOps(desired, live, operations, pending, errors);
+  endpointOps(desired, live, operations, pending, errors, caps);
   rpFilterOps(desired, live, operations, pending);
   return { netns: desired.netns, operations, pending, errors };
 }

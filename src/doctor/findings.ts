@@ -32,7 +32,7 @@ export const RULES = {
   'endpoint-address-not-local': { code: 'MPTCP011', severity: 'warning' },
   'endpoint-dev-unusable': { code: 'MPTCP012', severity: 'warning' },
   connection: { code: 'MPTCP013', severity: 'info' },
-  'connection-few-subflows': { code: 'MPTCP014', severity: 'info' },
+  'connection-few-subflows': { code: 'MPTCP014', severity: 'warning' },
   'connection-fallback': { code: 'MPTCP015', severity: 'info' },
   'connections-not-listed': { code: 'MPTCP016', severity: 'info' },
   'config-endpoint-no-role': { code: 'MPTCP017', severity: 'warning' },
@@ -42,6 +42,8 @@ export const RULES = {
   'config-not-applied': { code: 'MPTCP021', severity: 'info' },
   'netns-missing': { code: 'MPTCP022', severity: 'warning' },
   'netns-unreadable': { code: 'MPTCP023', severity: 'error' },
+  'add-addr-ignored': { code: 'MPTCP024', severity: 'error' },
+  'kernel-lacks-feature': { code: 'MPTCP025', severity: 'error' },
 } as const satisfies Record<string, { code: string; severity: Severity }>;
 
 export type RuleName = keyof typeof RULES;

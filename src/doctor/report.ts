@@ -1,18 +1,20 @@
 // doctor's two outputs: text grouped by namespace (severity first, evidence and
 // fix on the lines below), and JSON for scripts and CI.
+import type { KernelCapabilities } from '../core/model.js';
+import { describeCapabilities } from '../kernel/capabilities.js';
 import { summarize, type Finding } from './findings.js';
 import type { NamespaceReport } from './run.js';
 
 export interface DoctorJson {
   node: string;
-  namespaces: { netns: string; findings: Finding[] }[];
+  namespaces: { netns: string; findings: Finding[]; capabilities?: KernelCapabilities }[];
   summary: { errors: number; warnings: number; infos: number };
 }
 
 export function toJson(node: string, reports: readonly NamespaceReport[]): DoctorJson {
   return {
     node,
-    namespaces: reports.map((r) => ({ netns: r.netns, findings: r.findings })),
+    namespaces: reports.map((r) => ({ netns: r.netns, findings: r.findings, ...(r.capabilities && { capabilities: r.capabilities }) })),
     summary: summarize(reports.flatMap((r) => r.findings)),
   };
 }
@@ -41,6 +43,7 @@ export function formatText(node: string, reports: readonly NamespaceReport[], op
       for (const e of f.evidence) lines.push(`          ${c('dim', '-')} ${printable(e)}`);
       if (f.fix) lines.push(`          fix: ${printable(f.fix)}`);
     }
+    if (r.capabilities) lines.push(`  ${c('dim', printable(describeCapabilities(r.capabilities)))}`);
   }
   const t = summarize(reports.flatMap((r) => r.findings));
   lines.push('', `${plural(t.errors, 'error')}, ${plural(t.warnings, 'warning')}, ${plural(t.infos, 'info')} in ${plural(reports.length, 'namespace')}`);

@@ -1,11 +1,13 @@
 // Pure checks of one namespace against the pitfalls the path-manager document
-// names (seeds/path-manager.md): each rule reads facts gathered by the shell and
+// names (the kernel's MPTCP path-manager documentation): each rule reads facts gathered by the shell and
 // returns findings; none does I/O, so each is unit-tested on plain objects.
 import type { ManagerEvidence } from '../conflicts/evidence.js';
 import { canonicalAddress } from '../core/address.js';
-import type { DesiredNamespace, LiveEndpoint, LiveNamespace } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
+import { SYSCTL_NAMES } from '../config/schema.js';
+import { ipCommand, orRun, safeInterfaceName, sysctlCommand } from './commands.js';
 import { finding, sortFindings, type Finding } from './findings.js';
 
 export interface NamespaceFacts {
@@ -19,6 +21,10 @@ export interface NamespaceFacts {
   managers: ManagerEvidence[];
   /** The resolved config for this namespace, with -f and when an entry matches. */
   desired?: DesiredNamespace;
+  /** What the running kernel supports (probed once per namespace). */
+  capabilities?: KernelCapabilities;
+  /** The namespace's MPTcpExt counters (/proc/net/netstat), since it was created; absent when unreadable. */
+  mib?: Record<string, number>;
 }
 
 /** At most this many connections are listed one by one per namespace. */
@@ -86,7 +92,7 @@ export function checkRpFilter(f: NamespaceFacts): Finding[] {
           `effective value max(all, ${iface}) = 1 (strict)`,
           ...why.map((w) => `${iface} carries ${w}`),
         ],
-        fix: `declare \`rpFilter: { ${iface}: loose }\` in the config, or run \`sysctl -w net.ipv4.conf.${iface}.rp_filter=2\``,
+        fix: `${safeInterfaceName(iface) ? `declare \`rpFilter: { ${iface}: loose }\` in the config` : 'set rp_filter on this interface to 2 (loose)'}${orRun(sysctlCommand(f.netns, ['net', 'ipv4', 'conf', iface, 'rp_filter'], 2, iface))}`,
       }),
     );
   }
@@ -107,13 +113,30 @@ export function checkEndpointDev(f: NamespaceFacts): Finding[] {
         message: `${epText(ep)} has no dev: the routing will probably not be done properly and needs manual routing configuration`,
         evidence: [h.length ? `the address is on ${h.join(', ')}` : 'the address is on no interface here'],
         fix:
-          `declare \`dev: ${dev}\` on this endpoint in the config, or run ` +
-          `\`ip mptcp endpoint delete id ${ep.id}; ip mptcp endpoint add ${ep.address}${ep.port ? ` port ${ep.port}` : ''} dev ${dev}${flags ? ` ${flags}` : ''}\``,
+          `declare \`dev: ${dev}\` on this endpoint in the config` +
+          orRun(
+            ipCommand(f.netns, ['mptcp', 'endpoint', 'delete', 'id', ep.id]),
+            h[0] === undefined
+              ? undefined
+              : ipCommand(f.netns, ['mptcp', 'endpoint', 'add', ep.address, ...(ep.port ? ['port', ep.port] : []), 'dev', dev, ...(flags ? [flags] : [])], {
+                  ifaces: [dev],
+                  addresses: [ep.address],
+                }),
+          ),
       });
     });
 }
 
-/** Rule 3: subflow endpoints vs limits.subflows; add_addr_accepted 0 on a client. */
+/**
+ * The subflows limit a namespace needs: one per subflow endpoint (a fullmesh one
+ * may open one per peer address: counted twice as a floor) plus one per ADD_ADDR
+ * it accepts, since the limit caps the subflows of both kinds together.
+ */
+export function neededSubflows(subflowEndpoints: number, fullmesh: number, addAddrAccepted: number): number {
+  return Math.min(8, subflowEndpoints + fullmesh + addAddrAccepted);
+}
+
+/** Rule 3: subflow endpoints and accepted ADD_ADDRs vs limits.subflows; ADD_ADDRs ignored. */
 export function checkLimits(f: NamespaceFacts): Finding[] {
   const { live } = f;
   if (userspacePm(live)) return [];
@@ -121,28 +144,47 @@ export function checkLimits(f: NamespaceFacts): Finding[] {
   const sub = explicitEndpoints(live).filter((e) => has(e, 'subflow'));
   const fullmesh = sub.filter((e) => has(e, 'fullmesh'));
   const lim = live.limits;
-  if (sub.length > lim.subflows) {
+  const need = neededSubflows(sub.length, fullmesh.length, lim.addAddrAccepted);
+  if (sub.length > 0 && need > lim.subflows) {
     out.push(
       finding('subflow-endpoints-over-limit', {
         netns: f.netns,
         subject: 'limits.subflows',
-        message: `${sub.length} subflow endpoints but limits.subflows is ${lim.subflows}: the endpoints beyond the limit are never used`,
+        message:
+          `${sub.length} subflow endpoint(s)${lim.addAddrAccepted ? ` and ${lim.addAddrAccepted} accepted ADD_ADDR(s)` : ''} need ${need} additional subflow(s) ` +
+          `but limits.subflows is ${lim.subflows}: the ones beyond the limit are never opened`,
         evidence: [
           `subflow endpoints: ${sub.map((e) => `${e.address} id ${e.id}${has(e, 'fullmesh') ? ' (fullmesh: one subflow per peer address)' : ''}`).join(', ')}`,
-          `limits: subflows ${lim.subflows} add_addr_accepted ${lim.addAddrAccepted}`,
+          `limits: subflows ${lim.subflows} add_addr_accepted ${lim.addAddrAccepted} (the subflows limit also caps the subflows opened to addresses peers announce)`,
         ],
-        fix: `declare \`limits: { subflows: ${Math.min(8, sub.length + fullmesh.length)} }\` or run \`ip mptcp limits set subflows ${Math.min(8, sub.length + fullmesh.length)}\``,
+        fix: `declare \`limits: { subflows: ${need} }\`${orRun(ipCommand(f.netns, ['mptcp', 'limits', 'set', 'subflows', need]))}`,
       }),
     );
   }
-  if (sub.length > 0 && lim.addAddrAccepted === 0) {
+  const received = f.mib?.MPTcpExtAddAddr ?? 0;
+  if (lim.addAddrAccepted === 0 && received > 0 && mptcpOn(live)) {
+    out.push(
+      finding('add-addr-ignored', {
+        netns: f.netns,
+        subject: 'limits.add_addr_accepted',
+        message: `this namespace received ${received} ADD_ADDR(s) and acted on none: add_addr_accepted is 0, so the addresses peers announce are ignored`,
+        evidence: [
+          `MPTcpExtAddAddr ${received} (ADD_ADDRs received since the namespace was created)`,
+          `limits: subflows ${lim.subflows} add_addr_accepted 0`,
+        ],
+        fix: `declare \`limits: { addAddrAccepted: 1 }\` or more (and subflows to match)${orRun(
+          ipCommand(f.netns, ['mptcp', 'limits', 'set', 'add_addr_accepted', 1, 'subflows', Math.max(lim.subflows, neededSubflows(sub.length, fullmesh.length, 1))]),
+        )}`,
+      }),
+    );
+  } else if (sub.length > 0 && lim.addAddrAccepted === 0) {
     out.push(
       finding('add-addr-accepted-zero', {
         netns: f.netns,
         subject: 'limits.add_addr_accepted',
         message: 'this namespace opens subflows (a client) but accepts no ADD_ADDR: addresses the server announces are ignored',
         evidence: [`limits: subflows ${lim.subflows} add_addr_accepted 0`, `${sub.length} subflow endpoint(s)`],
-        fix: 'if servers announce addresses, declare `limits: { addAddrAccepted: 1 }` or more (`ip mptcp limits set add_addr_accepted 1`)',
+        fix: `if servers announce addresses, declare \`limits: { addAddrAccepted: 1 }\` or more${orRun(ipCommand(f.netns, ['mptcp', 'limits', 'set', 'add_addr_accepted', 1]))}`,
       }),
     );
   }
@@ -163,7 +205,7 @@ export function checkInvalidFlags(f: NamespaceFacts): Finding[] {
         subject: `endpoint ${ep.address}${ep.port ? `:${ep.port}` : ''}`,
         message: `${epText(ep)} has ${problems.join(' and ')}: the kernel refuses to create this now; it was made by hand or by an older kernel, and its behaviour is undefined`,
         evidence: [`flags: ${ep.flags.join(',') || 'none'}${ep.rawFlags ? ` rawflags 0x${ep.rawFlags.toString(16)}` : ''}${ep.port ? `, port ${ep.port}` : ''}`],
-        fix: `run \`ip mptcp endpoint delete id ${ep.id}\` and declare it again with valid flags (signal or subflow; fullmesh only with subflow; port only with signal alone)`,
+        fix: `delete it${orRun(ipCommand(f.netns, ['mptcp', 'endpoint', 'delete', 'id', ep.id]))}, and declare it again with valid flags (signal or subflow; fullmesh only with subflow; port only with signal alone)`,
       }),
     );
   }
@@ -181,7 +223,7 @@ export function checkPathManager(f: NamespaceFacts): Finding[] {
         subject: 'net.mptcp.enabled',
         message: 'MPTCP is disabled: applications asking for IPPROTO_MPTCP sockets get an error or plain TCP',
         evidence: ['net.mptcp.enabled = 0'],
-        fix: 'declare `mptcp: { enabled: true }` or run `sysctl -w net.mptcp.enabled=1`',
+        fix: `declare \`mptcp: { enabled: true }\`${orRun(sysctlCommand(f.netns, ['net', 'mptcp', 'enabled'], 1))}`,
       }),
     );
   }
@@ -194,7 +236,7 @@ export function checkPathManager(f: NamespaceFacts): Finding[] {
           subject: 'net.mptcp.path_manager',
           message: `the userspace path manager is selected, so the ${eps.length} in-kernel endpoint(s) are not used`,
           evidence: ['net.mptcp.path_manager = userspace', ...eps.map(epText)],
-          fix: 'configure the userspace daemon (mptcpd) instead, or declare `mptcp: { pathManager: kernel }` (`sysctl -w net.mptcp.path_manager=kernel`)',
+          fix: `configure the userspace daemon (mptcpd) instead, or declare \`mptcp: { pathManager: kernel }\`${orRun(sysctlCommand(f.netns, ['net', 'mptcp', 'path_manager'], 'kernel'))}`,
         }),
       );
     }
@@ -206,7 +248,7 @@ export function checkPathManager(f: NamespaceFacts): Finding[] {
           subject: 'net.mptcp.path_manager',
           message: 'the userspace path manager is selected but no userspace daemon (mptcpd) runs in this namespace: no subflows are created and no addresses announced',
           evidence: ['net.mptcp.path_manager = userspace', 'no mptcpd process found with this network namespace'],
-          fix: 'start mptcpd in this namespace, or declare `mptcp: { pathManager: kernel }` (`sysctl -w net.mptcp.path_manager=kernel`)',
+          fix: `start mptcpd in this namespace, or declare \`mptcp: { pathManager: kernel }\`${orRun(sysctlCommand(f.netns, ['net', 'mptcp', 'path_manager'], 'kernel'))}`,
         }),
       );
     }
@@ -272,7 +314,7 @@ export function checkEndpointPlacement(f: NamespaceFacts): Finding[] {
           subject,
           message: `${epText(ep)}: its address is on no interface of this namespace, so no subflow can use it and announcing it sends peers to an address that is not here`,
           evidence: [`no interface has ${ep.address}`],
-          fix: `add the address to its interface, or remove the endpoint (\`ip mptcp endpoint delete id ${ep.id}\`, or drop it from the config)`,
+          fix: `add the address to its interface, or drop the endpoint from the config${orRun(ipCommand(f.netns, ['mptcp', 'endpoint', 'delete', 'id', ep.id]))}`,
         }),
       );
     }
@@ -285,7 +327,7 @@ export function checkEndpointPlacement(f: NamespaceFacts): Finding[] {
             subject,
             message: `${epText(ep)}: its dev (ifindex ${ep.ifindex}) no longer exists; the kernel keeps the endpoint after the device is deleted`,
             evidence: [`no link with ifindex ${ep.ifindex}`],
-            fix: `re-create the endpoint on an existing interface (\`ip mptcp endpoint delete id ${ep.id}\` then add it with the right dev), or let apply replace it`,
+            fix: `re-create the endpoint on an existing interface, or let apply replace it${orRun(ipCommand(f.netns, ['mptcp', 'endpoint', 'delete', 'id', ep.id]))} and add it with the right dev`,
           }),
         );
       } else if (!link.up) {
@@ -295,7 +337,7 @@ export function checkEndpointPlacement(f: NamespaceFacts): Finding[] {
             subject,
             message: `${epText(ep)}: its dev ${link.name} is down`,
             evidence: [`${link.name}: not UP`],
-            fix: `bring ${link.name} up (\`ip link set ${link.name} up\`) or remove the endpoint`,
+            fix: `bring ${link.name} up or remove the endpoint${orRun(ipCommand(f.netns, ['link', 'set', link.name, 'up'], { ifaces: [link.name] }))}`,
           }),
         );
       }
@@ -325,23 +367,37 @@ export function expectedSubflows(i: NonNullable<MptcpConnection['info']>): numbe
   return Math.min(i.subflowsMax, (i.localAddrMax ?? 0) + i.addAddrAccepted);
 }
 
-/** Rule 8: per-connection counters; fewer subflows than endpoints and limits allow. */
+/** Rule 8: per-connection counters; fewer established subflows than endpoints and limits allow. */
 export function checkConnections(f: NamespaceFacts): Finding[] {
   if (!f.connections) return [];
   const rows: Finding[] = [];
+  const userspace = userspacePm(f.live);
   for (const c of f.connections) {
     const subject = `connection ${fmtAddr(c.local)} -> ${fmtAddr(c.remote)}`;
     const i = c.info;
     if (!i) continue;
+    // mptcp_info counts a join from the moment its SYN leaves: the TCP subflows
+    // tell the ones established from the ones still in SYN-SENT.
+    const inFlight = c.subflowStates?.synSent ?? 0;
+    const established = Math.max(0, i.subflows - inFlight);
     const counters = [
       `state ${c.state}${c.inode ? ` inode ${c.inode}` : ''} token ${i.token.toString(16).padStart(8, '0')}`,
       `subflows ${i.subflows} (additional; ${i.subflowsTotal ?? i.subflows + 1} in total) subflows_max ${i.subflowsMax}`,
+      ...(c.subflowStates
+        ? [`TCP subflows: ${c.subflowStates.established} established, ${c.subflowStates.synSent} in SYN-SENT, ${c.subflowStates.other} in other states`]
+        : []),
       `add_addr_signal ${i.addAddrSignal} add_addr_signal_max ${i.addAddrSignalMax}`,
       `add_addr_accepted ${i.addAddrAccepted} add_addr_accepted_max ${i.addAddrAcceptedMax}`,
       i.localAddrMax !== undefined ? `local_addr_used ${i.localAddrUsed} local_addr_max ${i.localAddrMax}` : 'local_addr_*: not reported by this kernel',
     ];
-    const hit = limitsHit(i);
-    const hitText = hit.length ? `limits reached: ${hit.join(', ')}` : 'no limit reached';
+    const subflowText = `${established} additional subflow(s) established${inFlight ? `, ${inFlight} join(s) in flight (SYN-SENT)` : ''}`;
+    // The userspace path manager keeps no limits of its own here: the counters read 0/0.
+    const hit = userspace ? [] : limitsHit(i).map((h) => (h.startsWith('subflows') && inFlight ? `${h.slice(0, -1)}, ${inFlight} of them joins in flight)` : h));
+    const hitText = userspace
+      ? 'the userspace path manager decides the subflows; the in-kernel limits do not apply'
+      : hit.length
+        ? `limits reached: ${hit.join(', ')}`
+        : 'no limit reached';
     if (i.fallback) {
       rows.push(
         finding('connection-fallback', {
@@ -354,19 +410,21 @@ export function checkConnections(f: NamespaceFacts): Finding[] {
       );
       continue;
     }
-    const expected = expectedSubflows(i);
-    if (c.state === 'ESTAB' && i.subflows < expected) {
+    const expected = userspace ? 0 : expectedSubflows(i);
+    if (c.state === 'ESTAB' && established < expected) {
       rows.push(
         finding('connection-few-subflows', {
           netns: f.netns,
           subject,
+          // Joins in flight may still succeed; none in flight means they failed.
+          severity: inFlight > 0 ? 'warning' : 'error',
           message:
-            `${i.subflows} additional subflow(s) where the endpoints and limits allow ${expected} ` +
+            `${subflowText} where the endpoints and limits allow ${expected} ` +
             `(min(subflows_max ${i.subflowsMax}, local_addr_max ${i.localAddrMax ?? 0} + add_addr_accepted ${i.addAddrAccepted})); ${hitText}`,
           evidence: counters,
           fix:
-            'new subflow requests did not reach the peer or were refused: check the peer\'s limits, routing and firewall ' +
-            'between the endpoint addresses and the peer, and rp_filter; then raise the limits if they are the cap',
+            (inFlight > 0 ? 'joins are sent but not answered: the peer or the path drops them or their SYN-ACK; ' : 'new subflow requests did not reach the peer or were refused: ') +
+            "check the peer's limits, routing and firewall between the endpoint addresses and the peer, and rp_filter; then raise the limits if they are the cap",
         }),
       );
       continue;
@@ -375,7 +433,7 @@ export function checkConnections(f: NamespaceFacts): Finding[] {
       finding('connection', {
         netns: f.netns,
         subject,
-        message: `${i.subflows} additional subflow(s), ${i.addAddrSignal} ADD_ADDR signalled, ${i.addAddrAccepted} accepted; ${hitText}`,
+        message: `${subflowText}, ${i.addAddrSignal} ADD_ADDR signalled, ${i.addAddrAccepted} accepted; ${hitText}`,
         evidence: counters,
       }),
     );
@@ -445,14 +503,16 @@ export function checkConfig(f: NamespaceFacts): Finding[] {
   }
   const subflowEps = eps.filter((e) => has(e, 'subflow'));
   const limit = d.limits.subflows ?? f.live.limits.subflows;
-  if (subflowEps.length > limit) {
+  const accepted = d.limits.addAddrAccepted ?? f.live.limits.addAddrAccepted;
+  const need = neededSubflows(subflowEps.length, subflowEps.filter((e) => has(e, 'fullmesh')).length, accepted);
+  if (subflowEps.length > 0 && need > limit && d.mptcp.pathManager !== 'userspace') {
     out.push(
       finding('config-subflow-endpoints-over-limit', {
         netns: f.netns,
         subject: 'config limits.subflows',
-        message: `the config declares ${subflowEps.length} subflow endpoint(s) but limits.subflows is ${limit}${d.limits.subflows === undefined ? ' (not declared; the live value)' : ''}: the endpoints beyond the limit are never used`,
+        message: `the config declares ${subflowEps.length} subflow endpoint(s)${accepted ? ` and accepts ${accepted} ADD_ADDR(s)` : ''}, which need ${need} subflow(s), but limits.subflows is ${limit}${d.limits.subflows === undefined ? ' (not declared; the live value)' : ''}: the ones beyond the limit are never opened`,
         evidence: subflowEps.map((e) => `subflow endpoint ${e.address ?? `dev ${e.dev}`}${has(e, 'fullmesh') ? ' (fullmesh)' : ''}`),
-        fix: `declare \`limits: { subflows: ${Math.min(8, subflowEps.length)} }\``,
+        fix: `declare \`limits: { subflows: ${need} }\``,
       }),
     );
   }
@@ -498,7 +558,46 @@ export function checkConfig(f: NamespaceFacts): Finding[] {
   return out;
 }
 
+/** Rule 10: a config asking for what this kernel cannot hold (an endpoint flag, a sysctl). */
+export function checkCapabilities(f: NamespaceFacts): Finding[] {
+  const c = f.capabilities;
+  const d = f.desired;
+  if (!c || !d) return [];
+  const out: Finding[] = [];
+  if (c.endpointFlags) {
+    for (const ep of d.endpoints ?? []) {
+      const missing = (ep.flags ?? []).filter((x) => !c.endpointFlags!.includes(x as never));
+      if (!missing.length) continue;
+      const label = ep.address ?? `dev ${ep.dev}`;
+      out.push(
+        finding('kernel-lacks-feature', {
+          netns: f.netns,
+          subject: `config endpoint ${label}`,
+          message: `the config gives endpoint ${label} the flag(s) ${missing.join(', ')}, which this kernel (${c.release}) does not have: plan refuses it`,
+          evidence: [`endpoint flags of this kernel: ${c.endpointFlags.join(' ')}`],
+          fix: `remove ${missing.join(', ')} from its flags, or run a kernel that has ${missing.length > 1 ? 'them' : 'it'}`,
+        }),
+      );
+    }
+  }
+  for (const key of Object.keys(d.mptcp) as (keyof typeof SYSCTL_NAMES)[]) {
+    const name = SYSCTL_NAMES[key];
+    if (c.sysctls.length === 0 || c.sysctls.includes(name)) continue;
+    out.push(
+      finding('kernel-lacks-feature', {
+        netns: f.netns,
+        subject: `config mptcp.${key}`,
+        message: `the config sets mptcp.${key}, but this kernel (${c.release}) has no net.mptcp.${name}: plan refuses it`,
+        evidence: [`net.mptcp sysctls here: ${c.sysctls.join(' ')}`],
+        fix: `remove mptcp.${key} from the config, or run a kernel that has net.mptcp.${name}`,
+      }),
+    );
+  }
+  return out;
+}
+
 export const RULE_CHECKS = [
+  checkCapabilities,
   checkPathManager,
   checkRpFilter,
   checkInvalidFlags,

@@ -12,6 +12,9 @@ import { HOST_NETNS, netnsIdentity, netnsMatches } from '../kernel/netns.js';
 import { readDefaultRoutes, type DefaultRoute } from '../kernel/routes.js';
 import { readMptcpConnections, type MptcpConnection } from '../kernel/sockdiag.js';
 import { finding, sortFindings, type Finding } from './findings.js';
+import { readMptcpMib } from './mib.js';
+import { probeCapabilities } from '../kernel/capabilities.js';
+import type { KernelCapabilities } from '../core/model.js';
 import { diagnoseNamespace, type NamespaceFacts } from './rules.js';
 
 export interface DoctorInput {
@@ -29,6 +32,8 @@ export interface DoctorInput {
 export interface NamespaceReport {
   netns: string;
   findings: Finding[];
+  /** What the running kernel supports, as probed in this namespace. */
+  capabilities?: KernelCapabilities;
 }
 
 function describe(e: unknown): string {
@@ -46,6 +51,12 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
     connectionsError = e.message;
+  }
+  let mib: Record<string, number> | undefined;
+  try {
+    mib = readMptcpMib(name);
+  } catch {
+    mib = undefined; // a kernel without the MPTCP MIB: the rules that need it stay silent
   }
   const desired = input.config ? resolveNamespace(input.config, input.node, name) : undefined;
   const target = netnsIdentity(name);
@@ -65,6 +76,8 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
     ...(connectionsError ? { connectionsError } : {}),
     managers,
     ...(desired ? { desired } : {}),
+    ...(mib ? { mib } : {}),
+    capabilities: probeCapabilities(name),
   };
 }
 
@@ -78,8 +91,11 @@ export async function runDoctor(input: DoctorInput): Promise<NamespaceReport[]> 
   try {
     for (const name of input.names) {
       let findings: Finding[];
+      let capabilities: KernelCapabilities | undefined;
       try {
-        findings = diagnoseNamespace(await factsFor(name, input, scan, configs));
+        const facts = await factsFor(name, input, scan, configs);
+        capabilities = facts.capabilities;
+        findings = diagnoseNamespace(facts);
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
         findings = [
@@ -92,7 +108,7 @@ export async function runDoctor(input: DoctorInput): Promise<NamespaceReport[]> 
           }),
         ];
       }
-      reports.push({ netns: name, findings: sortFindings(findings) });
+      reports.push({ netns: name, findings: sortFindings(findings), ...(capabilities && { capabilities }) });
     }
   } finally {
     closeAllNamespaces();

@@ -18,6 +18,10 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const INET_DIAG_INFO = 2;
 const INET_DIAG_REQ_PROTOCOL = 3;
+const INET_DIAG_ULP_INFO = 19;
+const INET_ULP_INFO_NAME = 1;
+const INET_ULP_INFO_MPTCP = 3;
+const MPTCP_SUBFLOW_ATTR_TOKEN_LOC = 2;
 const TCP_LISTEN = 10;
 
 /** TCP state names as `ss` prints them, indexed by the kernel's TCP_* value. */
@@ -60,6 +64,16 @@ export interface MptcpInfo {
   endpLaminarMax?: number;
 }
 
+/** The TCP subflows of one MPTCP connection, by state (`ss -tin` shows them with tcp-ulp-mptcp). */
+export interface SubflowStates {
+  /** Subflows in ESTAB, the initial one included. */
+  established: number;
+  /** Joins sent and not answered yet (SYN-SENT): the path manager counts them against its limits. */
+  synSent: number;
+  /** Any other state (closing, SYN-RECV, ...). */
+  other: number;
+}
+
 export interface MptcpConnection {
   family: Family;
   state: string;
@@ -69,6 +83,8 @@ export interface MptcpConnection {
   uid: number;
   /** Absent when the kernel sent no INET_DIAG_INFO (it then has nothing to say). */
   info?: MptcpInfo;
+  /** Its TCP subflows, matched by token; absent when they could not be read. */
+  subflowStates?: SubflowStates;
 }
 
 const MPTCP_INFO_MIN = 40; // up to mptcpi_rcv_nxt: the 5.9 struct
@@ -190,12 +206,120 @@ export function dumpMptcpConnections(sock: NlSocket): MptcpConnection[] {
   return out;
 }
 
-/** Opens a sock_diag socket inside `netns`, dumps its MPTCP connections, closes it. */
+/** One TCP socket that is an MPTCP subflow: its state and the local token of its connection. */
+export interface TcpSubflow {
+  state: string;
+  local: { address: string; port: number };
+  remote: { address: string; port: number };
+  token: number;
+}
+
+function* attrs(b: Buffer, start: number, end: number): Generator<{ type: number; body: Buffer }> {
+  for (let off = start; off + 4 <= end; ) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > end) return;
+    yield { type: b.readUInt16LE(off + 2) & 0x3fff, body: b.subarray(off + 4, off + len) };
+    off += (len + 3) & ~3;
+  }
+}
+
+/**
+ * The MPTCP part of a TCP socket's INET_DIAG_ULP_INFO (what `ss -ti` prints as
+ * tcp-ulp-mptcp): undefined for a plain TCP socket or another ULP.
+ */
+export function parseTcpSubflow(b: Buffer): TcpSubflow | undefined {
+  if (b.length < 72) throw new Error(`inet_diag_msg is ${b.length} bytes; 72 expected`);
+  const family = b[0]!;
+  let token: number | undefined;
+  for (const a of attrs(b, 72, b.length)) {
+    if (a.type !== INET_DIAG_ULP_INFO) continue;
+    let name = '';
+    let mptcp: Buffer | undefined;
+    for (const u of attrs(a.body, 0, a.body.length)) {
+      if (u.type === INET_ULP_INFO_NAME) name = u.body.toString('latin1').replace(/\0.*$/s, '');
+      else if (u.type === INET_ULP_INFO_MPTCP) mptcp = u.body;
+    }
+    if (name !== 'mptcp' || !mptcp) return undefined;
+    for (const m of attrs(mptcp, 0, mptcp.length)) {
+      if (m.type === MPTCP_SUBFLOW_ATTR_TOKEN_LOC && m.body.length >= 4) token = m.body.readUInt32LE(0);
+    }
+  }
+  if (token === undefined) return undefined;
+  return {
+    state: TCP_STATES[b[1]!] ?? `STATE-${b[1]}`,
+    local: { address: addressFrom(b.subarray(8, 24), family), port: b.readUInt16BE(4) },
+    remote: { address: addressFrom(b.subarray(24, 40), family), port: b.readUInt16BE(6) },
+    token,
+  };
+}
+
+/** A TCP dump request asking for the ULP info (sent with INET_DIAG_INFO). */
+function buildTcpDumpRequest(family: typeof AF_INET | typeof AF_INET6): Buffer {
+  const req = Buffer.alloc(56);
+  req[0] = family;
+  req[1] = IPPROTO_TCP;
+  req[2] = 1 << (INET_DIAG_INFO - 1);
+  req.writeUInt32LE((0xfff & ~(1 << TCP_LISTEN)) >>> 0, 4);
+  return req;
+}
+
+/** Every TCP socket of the namespace that is an MPTCP subflow, IPv4 then IPv6. */
+export function dumpTcpSubflows(sock: NlSocket): TcpSubflow[] {
+  const out: TcpSubflow[] = [];
+  const w = new NlWriter(256);
+  for (const family of [AF_INET, AF_INET6] as const) {
+    const op = `SOCK_DIAG_BY_FAMILY tcp ${family === AF_INET ? 'inet' : 'inet6'} dump`;
+    const seq = nextSeq();
+    w.reset().beginMsg(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    const req = buildTcpDumpRequest(family);
+    w.header(req.length, (b, off) => req.copy(b, off));
+    w.endMsg();
+    const r: NlRequest = {
+      seq,
+      op,
+      dump: true,
+      onMessage: (buf, off, len, type) => {
+        if (type !== SOCK_DIAG_BY_FAMILY) return;
+        const sf = parseTcpSubflow(Buffer.from(buf.subarray(off + 16, off + len)));
+        if (sf) out.push(sf);
+      },
+    };
+    sock.send(w, op);
+    sock.collect([r]);
+    throwIfFailed([r]);
+  }
+  return out;
+}
+
+/** Subflow states per connection token. */
+export function subflowStatesByToken(subflows: readonly TcpSubflow[]): Map<number, SubflowStates> {
+  const m = new Map<number, SubflowStates>();
+  for (const sf of subflows) {
+    const s = m.get(sf.token) ?? { established: 0, synSent: 0, other: 0 };
+    if (sf.state === 'ESTAB') s.established++;
+    else if (sf.state === 'SYN-SENT') s.synSent++;
+    else s.other++;
+    m.set(sf.token, s);
+  }
+  return m;
+}
+
+/**
+ * Opens a sock_diag socket inside `netns`, dumps its MPTCP connections and their
+ * TCP subflows (to tell established subflows from joins still in SYN-SENT, which
+ * mptcp_info counts alike), closes it.
+ */
 export function readMptcpConnections(netns: string): MptcpConnection[] {
   return withNetns(netns, () => {
     const sock = new NlSocket(NETLINK_SOCK_DIAG, netns);
     try {
-      return dumpMptcpConnections(sock);
+      const conns = dumpMptcpConnections(sock);
+      if (conns.length === 0) return conns;
+      const states = subflowStatesByToken(dumpTcpSubflows(sock));
+      for (const c of conns) {
+        if (c.info) c.subflowStates = states.get(c.info.token) ?? { established: 0, synSent: 0, other: 0 };
+      }
+      return conns;
     } finally {
       sock.close();
     }

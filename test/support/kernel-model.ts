@@ -1,4 +1,4 @@
-// A model of the in-kernel path manager's rules (KERNEL.md §2, pm_kernel.c), used
+// A model of the in-kernel path manager's rules (net/mptcp/pm_kernel.c), used
 // to apply a plan without a kernel: every check the kernel makes, in its order,
 // with its errno. The property test drives it; if the planner emits something the
 // kernel would refuse, this throws the errno the kernel would answer.

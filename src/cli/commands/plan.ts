@@ -89,6 +89,7 @@ export async function runPass(
   const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate());
   const lives = new Map<string, LiveNamespace>();
   const netnsLayer = snapshot ? undefined : await import('../../kernel/netns.js');
+  const capsLayer = snapshot ? undefined : await import('../../kernel/capabilities.js');
   // Ctrl-C or SIGTERM during apply: finish the operation in flight (both halves of a
   // replace), skip the rest, and report what was done.
   const stop = new AbortController();
@@ -106,6 +107,8 @@ export async function runPass(
       ...(conflictGate ? { conflictGate } : {}),
       onLive: (live) => lives.set(live.netns, live),
       ...(netnsLayer ? { identityOf: (name: string) => netnsLayer.netnsIdentity(name) } : {}),
+      // A snapshot comes from another machine, whose kernel this one can't probe.
+      ...(capsLayer ? { capabilitiesOf: (name: string) => capsLayer.probeCapabilities(name) } : {}),
       openNamespace: snapshot
         ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
         : async (name) => (await import('../../kernel/namespace.js')).openNamespace(name),
@@ -152,8 +155,9 @@ export function printPass(outcome: PassOutcome, opts: PassOptions, io: CliIO, ap
 }
 
 function hasChanges(r: ReconcileResult): boolean {
-  // Pending items (a dev that does not exist yet) are nothing apply could do now.
-  return r.operations.length > 0 || !r.converged;
+  // Pending items (a dev that does not exist yet) are work still to do, even if
+  // apply can't do it now: a pipeline must not read them as "in sync".
+  return r.operations.length > 0 || !r.converged || r.pending.length > 0;
 }
 
 export async function run(opts: PassOptions, io: CliIO): Promise<number> {

@@ -5,8 +5,9 @@ import { hostname } from 'node:os';
 import YAML, { type YAMLMap, type YAMLSeq } from 'yaml';
 import { netnsPatternProblem } from '../../config/schema.js';
 import { type ShownNamespace, liveToConfig, toLiveSnapshot } from '../../core/live-to-config.js';
-import type { LiveNamespace } from '../../core/model.js';
+import type { KernelCapabilities, LiveNamespace } from '../../core/model.js';
 import { KernelError } from '../../kernel/api.js';
+import { describeCapabilities, probeCapabilities } from '../../kernel/capabilities.js';
 import { closeAllNamespaces, openNamespace } from '../../kernel/namespace.js';
 import { listNamespaces, selectNamespaces } from '../../kernel/netns.js';
 import type { CliIO } from '../io.js';
@@ -34,11 +35,13 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   }
   const node = io.env.NODE_NAME || hostname();
   const lives: LiveNamespace[] = [];
+  const caps: KernelCapabilities[] = [];
   let failed = 0;
   try {
     for (const name of names) {
       try {
         lives.push(await openNamespace(name).readLive());
+        caps.push(probeCapabilities(name));
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
         io.stderr.write(`error: ${e.message}\n`);
@@ -48,12 +51,16 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   } finally {
     closeAllNamespaces();
   }
-  if (o.output === 'json') io.stdout.write(`${JSON.stringify(toLiveSnapshot(node, lives), null, 2)}\n`);
-  else io.stdout.write(renderYaml(node, lives.map(liveToConfig)));
+  if (o.output === 'json') {
+    const doc = toLiveSnapshot(node, lives) as { namespaces: Record<string, unknown>[] };
+    // Extra key: plan --live ignores it (the snapshot's kernel is not this one).
+    doc.namespaces.forEach((n, i) => (n.capabilities = caps[i]));
+    io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else io.stdout.write(renderYaml(node, lives.map(liveToConfig), caps));
   return failed ? 1 : 0;
 }
 
-export function renderYaml(node: string, shown: ShownNamespace[]): string {
+export function renderYaml(node: string, shown: ShownNamespace[], caps: KernelCapabilities[] = []): string {
   const doc = new YAML.Document({ version: 1, namespaces: shown.map((s) => s.entry) });
   doc.commentBefore = ` live state of node ${node} (mptcp-reconciler show)`;
   shown.forEach((s, i) => {
@@ -74,8 +81,10 @@ export function renderYaml(node: string, shown: ShownNamespace[]): string {
       }
       if (implicit.length) seq.comment = implicit.join('\n');
     }
-    if (s.notes.length) {
-      (doc.getIn(['namespaces', i]) as YAMLMap).comment = s.notes.map((n) => ` ${n}`).join('\n');
+    const c = caps[i];
+    const notes = [...(c ? [describeCapabilities(c)] : []), ...s.notes];
+    if (notes.length) {
+      (doc.getIn(['namespaces', i]) as YAMLMap).comment = notes.map((n) => ` ${n}`).join('\n');
     }
   });
   return doc.toString();
