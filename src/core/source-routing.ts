@@ -55,6 +55,8 @@ export interface LiveRoute {
   metric?: number;
   /** Selectors or a type the tool never writes (source prefix, TOS, multipath, not unicast). */
   other: boolean;
+  /** Interface name, filled in by the planner for messages. */
+  dev?: string;
 }
 
 /** `from SRC/LEN lookup TABLE` at PRIORITY. */
@@ -244,7 +246,8 @@ export function planSourceRouting(input: RoutingInput): RoutingPlan {
   for (const r of input.routes) {
     if (r.protocol !== RTPROT_RECONCILER || keepRoutes.has(r)) continue;
     const replaced = wantRoutes.has(routeKey(r));
-    const op: RoutingOp = { op: 'delete-route', route: r, reason: replaced ? 'replaced' : 'no longer declared' };
+    const dev = byIndex.get(r.ifindex)?.name;
+    const op: RoutingOp = { op: 'delete-route', route: dev ? { ...r, dev } : r, reason: replaced ? 'replaced' : 'no longer declared' };
     // A replaced route goes first, or the add would find it in the way.
     if (replaced) plan.before.unshift(op);
     else plan.after.push(op);
@@ -269,10 +272,19 @@ export function planSourceRouting(input: RoutingInput): RoutingPlan {
     const { why, ...rule } = want;
     plan.before.push({ op: 'add-rule', rule, reason: why });
   }
+  const declaredTables = new Set(Object.values(input.declared).map((d) => d.table));
+  const oddRules: RoutingOp[] = [];
   for (const r of input.rules) {
     if (r.protocol !== RTPROT_RECONCILER || keepRules.has(r)) continue;
-    plan.after.push({ op: 'delete-rule', rule: r, reason: r.other ? 'not a rule the tool writes' : 'no endpoint address needs it' });
+    if (r.other) {
+      // Removed before the adds: a delete matches by the fields it names, so once
+      // the plain rule exists too the kernel could take either.
+      oddRules.push({ op: 'delete-rule', rule: r, reason: 'has selectors the tool never writes' });
+      continue;
+    }
+    plan.after.push({ op: 'delete-rule', rule: r, reason: declaredTables.has(r.table) ? 'no endpoint address needs it' : `table ${r.table} is no longer declared` });
   }
+  plan.before.unshift(...oddRules);
   return plan;
 }
 
