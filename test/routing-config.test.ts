@@ -126,7 +126,7 @@ namespaces:
   it('a table shared only after merging is refused at the later entry', () => {
     const shared = text.replace('table: 202', 'table: 101');
     const r = parseConfigFiles([{ file: 'c.yaml', content: shared }]);
-    expect(r.ok).toBe(false);
+    if (r.ok) expect.fail('expected the config to be refused');
     const d = r.diagnostics.find((x) => x.code === 'shared-table')!;
     expect(d.message).toMatch(/^after merging, routing table 101 of c2 is also the table of c1 \(c\.yaml:3\) in namespace "cli-a"/);
     expect(d.line).toBe(8);
@@ -152,5 +152,19 @@ namespaces:
 
   it('a config without routing keys renders without them', () => {
     expect(renderConfig(cfg(host('    limits: { subflows: 2 }\n')), 'n')).not.toMatch(/sourceRouting|linkDown/);
+  });
+});
+
+describe('examples/client-two-uplinks.yaml', () => {
+  it('declares a table per uplink and withdraws endpoints after 3 s without carrier', async () => {
+    const { loadConfig } = await import('../src/config/index.js');
+    const r = await loadConfig(new URL('../examples/client-two-uplinks.yaml', import.meta.url).pathname, {});
+    if (!r.ok) expect.fail(r.diagnostics.map((d) => `${d.line}:${d.column} ${d.message}`).join('\n'));
+    expect(r.warnings).toEqual([]);
+    expect(resolveRouting(r.config, 'n', 'host')).toEqual({
+      sourceRouting: { wan0: { table: 101, gateway: '198.51.100.1' }, wan1: { table: 102, gateway: '203.0.113.1', gateway6: 'fe80::1' } },
+      linkDown: 'withdraw',
+      linkDownHoldMs: 3000,
+    });
   });
 });
