@@ -162,6 +162,7 @@ export function planSourceRouting(input: RoutingInput): RoutingPlan {
   const wantRoutes = new Map<string, RouteSpec>();
   const wantRules = new Map<string, RuleSpec & { why: string }>();
   const tableOf = new Map<number, { iface: string; cfg: SourceRouteConfig }>();
+  const heldTables = new Set<number>();
 
   for (const iface of Object.keys(input.declared).sort()) {
     const cfg = input.declared[iface]!;
@@ -171,6 +172,13 @@ export function planSourceRouting(input: RoutingInput): RoutingPlan {
       continue;
     }
     tableOf.set(link.ifindex, { iface, cfg });
+    if (!link.up) {
+      // The kernel flushes a down interface's routes and refuses new ones
+      // (ENETDOWN); its rules stay, and the table is filled again when it is up.
+      heldTables.add(cfg.table);
+      plan.pending.push({ what: `sourceRouting.${iface}`, reason: `interface ${iface} is down; its table is filled when it comes up` });
+      continue;
+    }
     const own = input.addresses.filter((a) => a.ifindex === link.ifindex && isUsablePrefixSource(a));
     for (const a of own) {
       const r: RouteSpec = {
@@ -244,7 +252,7 @@ export function planSourceRouting(input: RoutingInput): RoutingPlan {
     plan.before.push({ op: 'add-route', route: want, reason: want.dstLen === 0 ? `default route of ${want.dev}` : `connected prefix of ${want.dev}` });
   }
   for (const r of input.routes) {
-    if (r.protocol !== RTPROT_RECONCILER || keepRoutes.has(r)) continue;
+    if (r.protocol !== RTPROT_RECONCILER || keepRoutes.has(r) || heldTables.has(r.table)) continue;
     const replaced = wantRoutes.has(routeKey(r));
     const dev = byIndex.get(r.ifindex)?.name;
     const op: RoutingOp = { op: 'delete-route', route: dev ? { ...r, dev } : r, reason: replaced ? 'replaced' : 'no longer declared' };
