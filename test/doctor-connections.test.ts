@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import type { DoctorJson } from '../src/doctor/report.js';
 import { captureIO } from './helpers/io.js';
-import { killPeers, mptcpClient, mptcpServer, waitFor, type Peer } from './helpers/mptcp-peer.js';
+import { killPeers, mptcpServer, startMptcpClient, waitFor, type Peer } from './helpers/mptcp-peer.js';
 import { createNetns, deleteNetns, ip, ipLimits, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
 
 requireRoot();
@@ -75,7 +75,7 @@ function clientPorts(n: string): number[] {
 
 async function connect(c: string, to: string): Promise<{ peer: Peer; port: number }> {
   const known = new Set(clientPorts(c));
-  const peer = mptcpClient(c, to, 8080, procs);
+  const peer = startMptcpClient(c, to, 8080, procs);
   await waitFor('the client to connect', () => (peer.out().includes('connected') ? true : undefined));
   const port = await waitFor('the new connection in ss', () => clientPorts(c).find((p) => !known.has(p)));
   return { peer, port };

@@ -13,7 +13,7 @@ import { readMptcpConnections, type MptcpConnection } from '../src/kernel/sockdi
 import type { DoctorJson } from '../src/doctor/report.js';
 import { createNetns, deleteNetns, ip, nsSysctl, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
 import { captureIO } from './helpers/io.js';
-import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
+import { killPeers, mptcpServer, startMptcpClient, waitFor } from './helpers/mptcp-peer.js';
 
 requireRoot();
 
@@ -273,7 +273,7 @@ describe('doctor on live namespaces', () => {
     ip('-n', s, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '0');
 
     const server = await mptcpServer(s, '192.0.2.1', 8080, 2, procs);
-    const client = () => mptcpClient(c, '192.0.2.1', 8080, procs);
+    const client = () => startMptcpClient(c, '192.0.2.1', 8080, procs);
     const byPort = (port: number) => (list: MptcpConnection[]) => list.find((x) => x.local.port === port);
     const clientPort = async (): Promise<number> => {
       const known = new Set(readMptcpConnections(c).map((x) => x.local.port));

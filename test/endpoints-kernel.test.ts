@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { captureIO } from './helpers/io.js';
-import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
+import { killPeers, mptcpServer, startMptcpClient, waitFor } from './helpers/mptcp-peer.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, requireRoot, sh, veth } from './helpers/netns.js';
 
 requireRoot();
@@ -148,7 +148,7 @@ describe('implicit endpoints on a real connection', () => {
     ip('-n', c, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '1');
     // Bound to every address: the join goes to the announced one.
     const server = await mptcpServer(s, '0.0.0.0', 8080, 1, procs);
-    const client = mptcpClient(c, '192.0.2.1', 8080, procs);
+    const client = startMptcpClient(c, '192.0.2.1', 8080, procs);
     // iproute2 6.1 knows no "implicit" keyword: it shows the flag as rawflags 10.
     const implicit = await waitFor('the implicit endpoint', () =>
       ipEndpoints(c).find((e) => e.address === '203.0.113.2' && (e.implicit === true || e.rawflags === '10')),

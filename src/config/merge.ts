@@ -13,6 +13,9 @@ import { describeEndpoint, endpointIdentity, MAX_ENDPOINTS } from './parse.js';
 import type { EntrySource, Position } from './parse.js';
 import { limitsSchema, mptcpSchema, RP_FILTER_NAMES } from './schema.js';
 import type { Config, EndpointConfig, LimitsConfig, MptcpConfig, NamespaceEntry, RpFilterName, RpFilterValue } from './schema.js';
+import { DEFAULT_LINK_DOWN_HOLD_MS, normalizeSourceRoute, orderedSourceRouting } from './schema-routing.js';
+import type { DesiredRouting, LinkDownPolicy, SourceRouteConfig } from './schema-routing.js';
+import { parseDuration } from '../daemon/duration.js';
 
 /** The reconciler's own namespace; only the literal pattern `host` selects it. */
 export const HOST_NETNS = 'host';
@@ -155,6 +158,34 @@ export function resolveNamespace(config: Config, node: string, netnsName: string
   return merge(config, node, netnsName)?.desired;
 }
 
+/**
+ * The routing part of one namespace's desired state, or undefined when no entry
+ * applies. `sourceRouting` merges per interface (a later entry's interface
+ * replaces the earlier one whole); `linkDown` and `linkDownHold`: the later wins.
+ */
+export function resolveRouting(config: Config, node: string, netnsName: string): DesiredRouting | undefined {
+  return mergeRouting(config, matchingEntries(config, node, netnsName)).routing;
+}
+
+function mergeRouting(config: Config, indices: number[]): { routing?: DesiredRouting; tableOrigin: Map<number, { iface: string; entry: number }[]> } {
+  const sourceRouting: Record<string, SourceRouteConfig & { entry?: number }> = {};
+  let linkDown: LinkDownPolicy = 'withdraw';
+  let linkDownHoldMs = DEFAULT_LINK_DOWN_HOLD_MS;
+  for (const i of indices) {
+    const e = config.namespaces[i]!;
+    for (const [iface, r] of Object.entries(e.sourceRouting ?? {})) sourceRouting[iface] = { ...normalizeSourceRoute(r), entry: i };
+    if (e.linkDown !== undefined) linkDown = e.linkDown;
+    if (e.linkDownHold !== undefined) linkDownHoldMs = parseDuration(e.linkDownHold) ?? linkDownHoldMs;
+  }
+  const tableOrigin = new Map<number, { iface: string; entry: number }[]>();
+  for (const [iface, r] of Object.entries(sourceRouting)) {
+    tableOrigin.set(r.table, [...(tableOrigin.get(r.table) ?? []), { iface, entry: r.entry! }]);
+    delete r.entry;
+  }
+  if (indices.length === 0) return { tableOrigin };
+  return { routing: { sourceRouting: orderedSourceRouting(sourceRouting), linkDown, linkDownHoldMs }, tableOrigin };
+}
+
 /** Every namespace some entry applies to: `host` plus the given /run/netns names, in that order. */
 export function resolveAll(config: Config, node: string, netnsNames: readonly string[]): DesiredNamespace[] {
   const out: DesiredNamespace[] = [];
@@ -211,7 +242,21 @@ export function checkMerged(
 ): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const name of namesToConsider(netnsNames)) {
-    // Only endpoints have after-merge rules, and one entry alone was checked when parsed.
+    // A table may be unique in each entry and still shared after merging.
+    for (const [table, users] of mergeRouting(config, matchingEntries(config, node, name)).tableOrigin) {
+      if (users.length < 2) continue;
+      const [first, later] = [users[0]!, users[1]!];
+      const at = (i: number) => (entries?.[i] ? `${entries[i]!.file}:${entries[i]!.line}` : formatPath(['namespaces', i]));
+      out.push(
+        posDiag(
+          'shared-table',
+          entries?.[later.entry],
+          `after merging, routing table ${table} of ${later.iface} is also the table of ${first.iface} (${at(first.entry)}) in namespace "${name}" on node "${node}"`,
+          'give every interface a table of its own',
+        ),
+      );
+    }
+    // Endpoints' after-merge rules; one entry alone was checked when parsed.
     if (matchingEntries(config, node, name).filter((i) => config.namespaces[i]!.endpoints?.length).length < 2) continue;
     const m = merge(config, node, name);
     const eps = m?.desired.endpoints;

@@ -11,8 +11,10 @@
 // Rendering the output again gives the same text.
 import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
 import { isGlob } from '../core/glob.js';
-import { normalizeEndpoint, orderedRpFilter, resolveNamespace, rpFilterName, entryMatchesNode } from './merge.js';
+import { normalizeEndpoint, orderedRpFilter, resolveNamespace, rpFilterName, entryMatchesNode, entryMatchesNetns, resolveRouting } from './merge.js';
 import type { Config, NamespaceEntry } from './schema.js';
+import { formatDuration, parseDuration } from '../daemon/duration.js';
+import { orderedSourceRouting } from './schema-routing.js';
 
 function normalizedGlobEntry(e: NamespaceEntry): NamespaceEntry {
   const out: NamespaceEntry = { netns: e.netns };
@@ -22,6 +24,9 @@ function normalizedGlobEntry(e: NamespaceEntry): NamespaceEntry {
   if (e.rpFilter !== undefined) {
     out.rpFilter = orderedRpFilter(Object.fromEntries(Object.entries(e.rpFilter).map(([k, v]) => [k, rpFilterName(v)])));
   }
+  if (e.sourceRouting !== undefined) out.sourceRouting = orderedSourceRouting(e.sourceRouting);
+  if (e.linkDown !== undefined) out.linkDown = e.linkDown;
+  if (e.linkDownHold !== undefined) out.linkDownHold = formatDuration(parseDuration(e.linkDownHold)!);
   if (e.prune !== undefined) out.prune = e.prune;
   if (e.conflicts !== undefined) out.conflicts = e.conflicts;
   return out;
@@ -41,6 +46,12 @@ export function renderedConfig(config: Config, node: string): Config {
     if (Object.keys(d.limits).length) e.limits = d.limits;
     if (d.endpoints !== undefined) e.endpoints = d.endpoints;
     if (Object.keys(d.rpFilter).length) e.rpFilter = d.rpFilter;
+    // Routing keys only where some entry declares them, so older configs render as before.
+    const r = resolveRouting(config, node, name)!;
+    const declares = (k: 'sourceRouting' | 'linkDown' | 'linkDownHold') => applying.some((x) => x[k] !== undefined && entryMatchesNetns(x, name));
+    if (Object.keys(r.sourceRouting).length) e.sourceRouting = r.sourceRouting;
+    if (declares('linkDown')) e.linkDown = r.linkDown;
+    if (declares('linkDownHold')) e.linkDownHold = formatDuration(r.linkDownHoldMs);
     e.prune = d.prune;
     e.conflicts = d.conflicts;
     merged.push(e);

@@ -5,6 +5,7 @@
 // live in merge.ts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { linkDownHoldSchema, linkDownSchema, sourceRoutingSchema } from './schema-routing.js';
 
 /** The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
 export function interfaceNameProblem(name: string): string | undefined {
@@ -308,6 +309,9 @@ export const namespaceEntrySchema = z
       .record(rpFilterKey, rpFilterValueSchema)
       .optional()
       .describe('net.ipv4.conf.<iface>.rp_filter per interface, plus `all` and `default`. Only declared interfaces are touched.'),
+    sourceRouting: sourceRoutingSchema(interfaceName).optional(),
+    linkDown: linkDownSchema.optional(),
+    linkDownHold: linkDownHoldSchema.optional(),
     prune: z
       .boolean()
       .optional()
