@@ -110,7 +110,7 @@ const address = z
       ctx.addIssue({
         code: 'custom',
         message: p,
-        params: { hint: 'write an address this host has (`ip -br addr`), e.g. 192.0.2.10 or 2001:db8::10' },
+        params: { hint: 'write a unicast address the node has (see `ip -br addr` there), e.g. 192.0.2.10 or 2001:db8::10' },
       });
   })
   .meta(ADDRESS_JSON_SCHEMA)
