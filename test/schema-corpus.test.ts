@@ -3,6 +3,7 @@
 // `validate` refuses must be refused by the schema too, except the rules JSON
 // Schema cannot express, and those are listed (SCHEMA_LIMITS) and published in
 // the config reference. Every config `validate` accepts must pass the schema.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -140,6 +141,28 @@ describe('the JSON Schema, checked by ajv (strict, with formats)', () => {
     for (const text of Object.values(SCHEMA_LIMITS)) expect(doc).toContain(text);
     // Every listed limit is real: some corpus case shows it.
     expect(new Set(INVALID.flatMap((c) => (c.limit ? [c.limit] : [])))).toEqual(new Set(Object.keys(SCHEMA_LIMITS)));
+  });
+});
+
+// A second, independent implementation (python-jsonschema, Draft 7 with its
+// format checker), as editors and CI linters differ: where it is installed it
+// must draw the same line as ajv over the whole corpus.
+const pythonJsonschema = spawnSync('python3', ['-c', 'import jsonschema'], { encoding: 'utf8' }).status === 0;
+describe.skipIf(!pythonJsonschema)('the JSON Schema, checked by python-jsonschema', () => {
+  it('accepts and refuses exactly what ajv does, on every corpus case', () => {
+    const docs = [...INVALID, ...VALID].map((c) => parseYaml(c.text, { uniqueKeys: false }) as unknown);
+    const script = [
+      'import json, sys, jsonschema',
+      'schema = json.load(open(sys.argv[1]))',
+      'v = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)',
+      'print(json.dumps([v.is_valid(d) for d in json.load(sys.stdin)]))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script, join(root, JSON_SCHEMA_PATH)], { input: JSON.stringify(docs), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const py = JSON.parse(r.stdout) as boolean[];
+    const names = [...INVALID, ...VALID].map((c) => c.name);
+    const differ = names.filter((_, i) => py[i] !== (schemaValid(docs[i]) as boolean));
+    expect(differ).toEqual([]);
   });
 });
 
