@@ -212,7 +212,24 @@ describe('DaemonSet', () => {
     for (const o of used) expect(help, `watch has no option ${o}`).toMatch(new RegExp(`(^|[\\s,])${o}([\\s=<,]|$)`, 'm'));
   });
 
-  it('gets the node name from the downward API and listens on the pod (= node) IP', () => {
+  it('listens on the node\'s loopback only, where the kubelet probes', () => {
+    expect(flag(c.args, '--listen')).toBe('127.0.0.1:9808');
+    const probes = c as unknown as { readinessProbe: { httpGet: { host?: string } }; livenessProbe: { httpGet: { host?: string } } };
+    expect(probes.readinessProbe.httpGet.host).toBe('127.0.0.1');
+    expect(probes.livenessProbe.httpGet.host).toBe('127.0.0.1');
+  });
+
+  it('is node infrastructure: priorityClassName system-node-critical', () => {
+    expect((pod as { priorityClassName?: string }).priorityClassName).toBe('system-node-critical');
+  });
+
+  it('prometheus-operator overlay: listens on the pod (= node) IP, and probes go there', () => {
+    const c = daemonSet(build(join(K8S, 'overlays/prometheus-operator'))).spec.template.spec.containers[0]! as typeof pod.containers[0] & {
+      readinessProbe: { httpGet: { host?: string } };
+      livenessProbe: { httpGet: { host?: string } };
+    };
+    expect(c.readinessProbe.httpGet.host).toBeUndefined();
+    expect(c.livenessProbe.httpGet.host).toBeUndefined();
     const env = (name: string) => c.env.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath;
     expect(env('NODE_NAME')).toBe('spec.nodeName');
     expect(env('POD_IP')).toBe('status.podIP');
@@ -229,8 +246,8 @@ describe('DaemonSet', () => {
   });
 
   it('has liveness on /healthz and readiness on /readyz, on the metrics port', () => {
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(c.livenessProbe.httpGet).toEqual({ host: '127.0.0.1', path: '/healthz', port: 'metrics' });
+    expect(c.readinessProbe.httpGet).toEqual({ host: '127.0.0.1', path: '/readyz', port: 'metrics' });
   });
 
   it('adds NET_ADMIN and SYS_ADMIN after dropping all, on a read-only root filesystem', () => {
@@ -303,9 +320,9 @@ describe('DaemonSet', () => {
     for (const v of pod.volumes) expect(mounted.has(v.name), v.name).toBe(true);
   });
 
-  it('is sized from the benchmark targets (RSS <= 80 MB, idle CPU <= 0.5 %)', () => {
-    expect(c.resources.requests).toEqual({ cpu: '10m', memory: '64Mi' });
-    expect(c.resources.limits.memory).toBe('160Mi');
+  it('is sized from measurements: requests cover the RSS at 200 namespaces (88 MiB), limit 2.5x its high-water mark (102 MiB)', () => {
+    expect(c.resources.requests).toEqual({ cpu: '10m', memory: '96Mi' });
+    expect(c.resources.limits.memory).toBe('256Mi');
     // No CPU limit: throttling would only delay passes.
     expect(c.resources.limits.cpu).toBeUndefined();
   });

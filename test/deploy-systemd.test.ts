@@ -92,8 +92,26 @@ describe('systemd unit', () => {
     expect(words('RestrictAddressFamilies')).toEqual(['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_UNIX']);
     // ProtectKernelTunables alone would make every sysctl write fail with EROFS.
     expect(words('ReadWritePaths')).toEqual(['/proc/sys/net']);
+    // A missing /etc/mptcp-reconciler must not fail the sandbox set-up before the
+    // reconciler can say what is wrong.
+    expect(words('ReadOnlyPaths')).toEqual(['-/etc/mptcp-reconciler']);
+    expect(one('PrivateMounts')).toBe('yes');
     // setns() into network namespaces must stay allowed.
     expect(words('RestrictNamespaces')).toEqual(['net']);
+  });
+
+  it('denies IP traffic except with the peers of the --listen address', () => {
+    expect(one('IPAddressDeny')).toBe('any');
+    const argv = one('ExecStart').split(/\s+/);
+    const listen = argv[argv.indexOf('--listen') + 1]!;
+    expect(listen).toMatch(/^127\.0\.0\.1:\d+$/);
+    // localhost = 127.0.0.0/8 and ::1, the only peers of a 127.0.0.1 listener.
+    expect(words('IPAddressAllow')).toEqual(['localhost']);
+  });
+
+  it('filters system calls to @system-service without @privileged and @resources', () => {
+    expect(service.get('SystemCallFilter')).toEqual(['@system-service', '~@privileged @resources']);
+    expect(one('SystemCallErrorNumber')).toBe('EPERM');
   });
 
   it('does not deny W^X memory (V8 JIT) and says why', () => {

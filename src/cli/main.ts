@@ -2,8 +2,10 @@
 // lives in commands/<name>.ts and is imported only when used, which keeps the
 // start-up of a one-shot command short.
 import { Command, CommanderError, Option } from 'commander';
+import { release } from 'node:os';
 import type { CliIO } from './io.js';
 import { UsageError } from './io.js';
+import { PACKAGE_NAME, packageVersion } from '../version.js';
 
 export interface CommonOptions {
   file?: string;
@@ -11,6 +13,8 @@ export interface CommonOptions {
   netns?: string;
   output?: string;
 }
+
+const REQUIRED = '(required) ';
 
 type Runner = (opts: Record<string, unknown>, io: CliIO) => Promise<number>;
 
@@ -45,13 +49,24 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
       writeOut: (s) => void io.stdout.write(s),
       writeErr: (s) => void io.stderr.write(s),
     })
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    // One line a bug report or a fleet inventory can quote as is.
+    .version(`${PACKAGE_NAME} ${packageVersion()} (node ${process.version}, kernel ${release()})`, '-V, --version', 'print the version');
 
-  const pick = (name: string) => (opts: Record<string, unknown>) => {
-    chosen.name = name;
-    chosen.opts = opts;
-  };
-  const file = () => new Option('-f, --file <path>', 'config file or directory of *.yaml/*.yml').makeOptionMandatory();
+  // `-f` is required, but checked here rather than with commander's
+  // makeOptionMandatory: commander reports a missing mandatory option before an
+  // unknown one, so a typo such as `--fle` would get "required option -f" instead
+  // of "unknown option --fle (Did you mean --file?)".
+  const pick =
+    (name: string, needsFile = false) =>
+    (opts: Record<string, unknown>, cmd: Command): void => {
+      if (needsFile && opts.file === undefined) {
+        cmd.error("error: required option '-f, --file <path>' not specified", { code: 'commander.missingMandatoryOptionValue' });
+      }
+      chosen.name = name;
+      chosen.opts = opts;
+    };
+  const file = () => new Option('-f, --file <path>', `${REQUIRED}config file or directory of *.yaml/*.yml`);
   const node = () => new Option('--node <name>', 'node name (default: $NODE_NAME, else the hostname)');
   const netns = () => new Option('--netns <glob>', 'only namespaces whose name matches this glob');
   // A container's own /proc/sys is read-only; a read-write mount of the host's
@@ -65,13 +80,13 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(file())
     .addOption(node())
     .option('--strict', 'treat warnings as errors')
-    .action(pick('validate'));
+    .action(pick('validate', true));
   program
     .command('render')
     .description('print the effective desired state for a node')
     .addOption(file())
     .addOption(node())
-    .action(pick('render'));
+    .action(pick('render', true));
   program
     .command('show')
     .description('print the live state in the config format')
@@ -89,7 +104,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 2 when changes are pending')
     .addOption(sysctlRoot())
-    .action(pick('plan'));
+    .action(pick('plan', true));
   program
     .command('apply')
     .description('make the live state match the config, then verify')
@@ -98,7 +113,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(netns())
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addOption(sysctlRoot())
-    .action(pick('apply'));
+    .action(pick('apply', true));
   program
     .command('watch')
     .description('keep every declared namespace converged')
@@ -115,7 +130,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .option('--proc-root <dir>', 'host /proc for conflict detection', '/proc')
     .option('--etc-root <dir>', 'host /etc for conflict detection', '/etc')
     .addOption(sysctlRoot())
-    .action(pick('watch'));
+    .action(pick('watch', true));
   program
     .command('doctor')
     .description('check live state (and a config) for the path-manager pitfalls')

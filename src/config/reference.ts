@@ -85,6 +85,19 @@ function defaultOf(path: string, s: JsonSchema): string {
   return '';
 }
 
+/**
+ * Rules of `validate` that the JSON Schema cannot express, so an editor shows no
+ * error for them. A test proves each with a config the schema accepts.
+ */
+export const SCHEMA_LIMITS = {
+  'address-spellings': 'unspecified, loopback and multicast IPv6 addresses written in an unusual form (e.g. `0::0`)',
+  'byte-lengths': 'lengths in bytes: the schema counts characters, so a name with non-ASCII characters can pass it and still exceed 15 (interface) or 255 (netns) bytes',
+  'unique-keys': 'unique `id`s and unique (address, port) among endpoints that differ in other keys, and that `::ffff:192.0.2.1` is 192.0.2.1',
+  merged: 'rules over all entries of one namespace after merging: at most 8 endpoints, unique ids and addresses',
+  yaml: 'what the YAML reader refuses: duplicate keys, aliases, `__proto__`-like keys, files over 1 MiB',
+} as const;
+export type SchemaLimit = keyof typeof SCHEMA_LIMITS;
+
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function rows(s: JsonSchema, prefix: string, out: string[], sections: [string, JsonSchema][]): void {
@@ -144,6 +157,14 @@ export function referenceDocText(): string {
     '- An endpoint needs `address` or `dev`; `family` only with `dev` and no `address`; addresses without prefix length or zone id.',
     '- Interface names as the kernel accepts them (1-15 bytes, no `/`, `:` or whitespace, not `.`/`..`); `netns` is `host` or a name/glob without `/` or `..`.',
     '- Files over 1 MiB, duplicate keys, more than 100 aliases (or aliases that expand too much) and the keys `__proto__`, `constructor`, `prototype` are refused.',
+    '- Endpoint addresses that can never work: unspecified (`0.0.0.0`, `::`), 0.0.0.0/8, loopback, multicast and `255.255.255.255`. An IPv6 link-local address (fe80::/10) needs `dev`: it is valid on one link only, and the kernel binds subflows from it to that interface.',
+    '- A `netns` name or glob that can match nothing: one starting with `.` (`/run/netns` entries starting with `.` are never listed), or with an unbalanced `[`/`]`.',
+    '',
+    '## What the JSON Schema cannot check',
+    '',
+    'The schema carries every rule above that JSON Schema can express, so an editor marks them as you type. These only `validate` finds:',
+    '',
+    ...Object.values(SCHEMA_LIMITS).map((t) => `- ${t}.`),
     '',
   );
   return lines.join('\n');

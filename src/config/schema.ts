@@ -5,6 +5,7 @@
 // live in merge.ts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { canonicalAddress } from '../core/address.js';
 import { linkDownHoldSchema, linkDownSchema, sourceRoutingSchema } from './schema-routing.js';
 
 /** The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no "/", ":" or whitespace. */
@@ -28,6 +29,11 @@ export function configInterfaceNameProblem(name: string): string | undefined {
   return interfaceNameProblem(name) ?? (/[;&|$`'"<>()\\]/.test(name) ? 'may not contain the characters ; & | $ ` \' " < > ( ) \\' : undefined);
 }
 
+// The characters a config may not use in names (see configInterfaceNameProblem),
+// as a regex class body, shared by the JSON Schema patterns below.
+const FORBIDDEN_CHARS = String.raw`/\s;&|$\x60'"<>()\\\x00-\x1f\x7f`;
+const IFNAME_PATTERN = String.raw`^(?!\.\.?$)[^:${FORBIDDEN_CHARS}]+$`;
+
 const interfaceName = z
   .string()
   .superRefine((v, ctx) => {
@@ -39,26 +45,98 @@ const interfaceName = z
         params: { hint: 'use the name `ip link` shows, e.g. eth0' },
       });
   })
+  // What JSON Schema can say of the rule above, for editors (length in characters, not bytes).
+  .meta({ minLength: 1, maxLength: 15, pattern: IFNAME_PATTERN })
   .describe('Interface name as the kernel accepts it: 1-15 bytes, no "/", ":" or whitespace.');
+
+/**
+ * Addresses the kernel takes as an endpoint but that can never work as one: it
+ * would announce them to peers (ADD_ADDR) or bind subflows to them. Checked on
+ * the canonical form, so ::ffff:127.0.0.1 is loopback too.
+ */
+function unusableAddress(canon: string): string | undefined {
+  if (!canon.includes(':')) {
+    const [a, b, c, d] = canon.split('.').map(Number) as [number, number, number, number];
+    if (a === 0) return canon === '0.0.0.0' ? 'the unspecified address' : 'in 0.0.0.0/8, which no host may use as a source';
+    if (a === 127) return 'a loopback address';
+    if (a >= 224 && a <= 239) return 'a multicast address';
+    if (a === 255 && b === 255 && c === 255 && d === 255) return 'the broadcast address';
+    return undefined;
+  }
+  if (canon === '::') return 'the unspecified address';
+  if (canon === '::1') return 'the loopback address';
+  if (/^ff[0-9a-f]{2}:/.test(canon)) return 'a multicast address';
+  return undefined;
+}
+
+/** IPv6 link-local (fe80::/10): usable only on one link, so only with `dev`. */
+export function isLinkLocalV6(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/.test(canonicalAddress(address));
+}
 
 /** An IPv4 or IPv6 address without a zone id (the kernel has no place for one). */
 export function addressProblem(v: string): string | undefined {
   if (v.includes('%')) return `address "${v}" has a zone id; MPTCP endpoints take a plain address (drop "%${v.split('%')[1]}")`;
   if (v.includes('/')) return `address "${v}" has a prefix length; give the address alone (e.g. "${v.split('/')[0]}")`;
   if (isIP(v) === 0) return `"${v}" is not a valid IPv4 or IPv6 address`;
+  const bad = unusableAddress(canonicalAddress(v));
+  if (bad) return `address "${v}" is ${bad}; peers could never reach an endpoint there`;
   return undefined;
 }
+
+// JSON Schema for the same rules. The pattern is a necessary condition any
+// validator applies (editors rarely check `format`); the formats finish the job
+// where supported. `not` catches the usual spellings of the unusable addresses.
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const IPV4 = `${OCTET}(\\.${OCTET}){3}`;
+const ADDRESS_JSON_SCHEMA = {
+  pattern: `^(${IPV4}|[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(${IPV4})?)$`,
+  anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }],
+  not: {
+    anyOf: [
+      { pattern: '^(::[fF]{4}:)?(0|127|22[4-9]|23[0-9])\\.' },
+      { pattern: '^(::[fF]{4}:)?255\\.255\\.255\\.255$' },
+      { pattern: '^(::|::1|0:0:0:0:0:0:0:[01])$' },
+      { pattern: '^[fF][fF][0-9a-fA-F]{2}:' },
+    ],
+  },
+};
+const LINK_LOCAL_V6_PATTERN = '^[fF][eE][89abAB][0-9a-fA-F]:';
 
 const address = z
   .string()
   .superRefine((v, ctx) => {
     const p = addressProblem(v);
-    if (p) ctx.addIssue({ code: 'custom', message: p, params: { hint: 'write e.g. 192.0.2.10 or 2001:db8::10' } });
+    if (p)
+      ctx.addIssue({
+        code: 'custom',
+        message: p,
+        params: { hint: 'write a unicast address the node has (see `ip -br addr` there), e.g. 192.0.2.10 or 2001:db8::10' },
+      });
   })
-  .describe('IPv4 or IPv6 address of the endpoint, without prefix length or zone id.');
+  .meta(ADDRESS_JSON_SCHEMA)
+  .describe('IPv4 or IPv6 address of the endpoint, without prefix length or zone id; not unspecified, loopback, multicast or broadcast. IPv6 link-local (fe80::/10) only with `dev`.');
 
 export const CONFIG_FLAG_NAMES = ['signal', 'subflow', 'backup', 'fullmesh', 'laminar'] as const;
 export type ConfigFlagName = (typeof CONFIG_FLAG_NAMES)[number];
+
+// Each subschema names the properties it requires, so that strict validators
+// (ajv --strict) accept the schema.
+const req = (...keys: string[]) => ({ required: keys, properties: Object.fromEntries(keys.map((k) => [k, true])) });
+const hasFlag = (f: ConfigFlagName) => ({ required: ['flags'], properties: { flags: { type: 'array', contains: { const: f } } } });
+
+/** The rules of the refinement below that JSON Schema can express, for editors. */
+const ENDPOINT_RULES = [
+  { anyOf: [req('address'), req('dev')] },
+  { if: req('family'), then: { ...req('dev'), not: req('address') } },
+  { not: { allOf: [hasFlag('signal'), hasFlag('fullmesh')] } },
+  { if: hasFlag('fullmesh'), then: hasFlag('subflow') },
+  { if: req('port'), then: { allOf: [hasFlag('signal'), { not: hasFlag('subflow') }] } },
+  {
+    if: { required: ['address'], properties: { address: { type: 'string', pattern: LINK_LOCAL_V6_PATTERN } } },
+    then: req('dev'),
+  },
+];
 
 export const endpointSchema = z
   .strictObject({
@@ -88,6 +166,7 @@ export const endpointSchema = z
       .describe('Pin the kernel endpoint id (1..255). Without it the kernel picks one.'),
     flags: z
       .array(z.enum(CONFIG_FLAG_NAMES))
+      .meta({ uniqueItems: true })
       .optional()
       .describe(
         'signal: announce with ADD_ADDR; subflow: open subflows from it; backup: use only when no other path; fullmesh (with subflow, never signal): a subflow to every known peer address; laminar (6.18+).',
@@ -112,6 +191,14 @@ export const endpointSchema = z
         code: 'custom',
         message: 'an endpoint needs `address`, or `dev` to take the addresses of an interface',
         params: { hint: 'add `address: 192.0.2.10` or `dev: eth0`' },
+      });
+    }
+    if (ep.address !== undefined && ep.dev === undefined && addressProblem(ep.address) === undefined && isLinkLocalV6(ep.address)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['address'],
+        message: `link-local address "${ep.address}" needs \`dev\`: it is only valid on one link, and subflows from it must be bound to that interface`,
+        params: { hint: 'add `dev: <the interface that has the address>`, or use a global address' },
       });
     }
     if (ep.family !== undefined && (ep.address !== undefined || ep.dev === undefined)) {
@@ -148,6 +235,7 @@ export const endpointSchema = z
       });
     }
   })
+  .meta({ allOf: ENDPOINT_RULES })
   .describe('One MPTCP endpoint. Its identity is (address, port); `id` only pins the kernel id.');
 
 export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
@@ -258,8 +346,30 @@ export function netnsPatternProblem(v: string): string | undefined {
   // Names end up in paths and in messages people paste into shells; real
   // namespace names (ip netns, CNI, Docker) never need these.
   if (/[\s;&|$`'"<>()\\]/.test(v)) return 'may not contain whitespace or the characters ; & | $ ` \' " < > ( ) \\';
-  return undefined;
+  // Entries of /run/netns whose name starts with "." are never listed (like ls),
+  // so such a name or glob could never match a namespace.
+  if (v.startsWith('.')) return 'starts with "."; names in /run/netns starting with "." are never listed, so it would match nothing';
+  return bracketProblem(v);
 }
+
+/** A glob's [...] sets must close: an unclosed "[" is taken literally and the glob silently matches nothing meant. */
+function bracketProblem(v: string): string | undefined {
+  let open = false;
+  for (const ch of v) {
+    if (ch === '[') {
+      if (open) return 'has a "[" inside a [...] set; sets do not nest';
+      open = true;
+    } else if (ch === ']') {
+      if (!open) return 'has a "]" without a "[" before it';
+      open = false;
+    }
+  }
+  return open ? 'has a "[" that is never closed by "]"' : undefined;
+}
+
+// The JSON Schema side of netnsPatternProblem (length in characters, not bytes).
+const NETNS_CHAR = `[^\\[\\]${FORBIDDEN_CHARS}]`;
+const NETNS_PATTERN = `^(?!\\.)(?!.*\\.\\.)(${NETNS_CHAR}|\\[${NETNS_CHAR}*\\])+$`;
 
 const netnsPattern = z
   .string()
@@ -269,9 +379,10 @@ const netnsPattern = z
       ctx.addIssue({
         code: 'custom',
         message: `netns "${v}" ${p}`,
-        params: { hint: 'use "host", a name from `ip netns list`, or a glob such as "cni-*"' },
+        params: { hint: 'use "host", a name from `ip netns list`, or a glob such as "cni-*" or "pod-[0-9]*"' },
       });
   })
+  .meta({ minLength: 1, maxLength: 255, pattern: NETNS_PATTERN })
   .describe('"host" (the namespace the reconciler runs in), a name in /run/netns, or a glob over those names.');
 
 // A key check rather than an entry refinement, so that it is reported together
@@ -288,6 +399,7 @@ const rpFilterKey = z
         params: { hint: 'use an interface name as `ip link` shows it, or `all` / `default`' },
       });
   })
+  .meta({ minLength: 1, maxLength: 15, pattern: IFNAME_PATTERN })
   .describe('Interface name, or `all` / `default`.');
 
 export const CONFLICT_POLICIES = ['fail', 'warn', 'ignore'] as const;
@@ -303,6 +415,8 @@ export const namespaceEntrySchema = z
     limits: limitsSchema.optional(),
     endpoints: z
       .array(endpointSchema)
+      // One entry alone may not exceed the kernel's 8 (merging is checked by `validate`).
+      .meta({ maxItems: 8, uniqueItems: true })
       .optional()
       .describe('Endpoints wanted in the namespace. Leave the key out to leave endpoints alone.'),
     rpFilter: z

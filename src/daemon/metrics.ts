@@ -2,9 +2,12 @@
 // dashboards, alerts and the docs use them. One Registry per daemon (never the
 // global one), so several daemons in one test process do not collide.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { buildInfo } from '../version.js';
 
 export const PASS_RESULTS = ['converged', 'changed', 'error', 'conflict', 'observed'] as const;
 export type PassResultLabel = (typeof PASS_RESULTS)[number];
+
+const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export class DaemonMetrics {
   readonly registry = new Registry();
@@ -61,6 +64,13 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
 
+  readonly buildInfo = new Gauge({
+    name: 'mptcp_reconciler_build_info',
+    help: 'The running build: package version, Node.js version and kernel release (value always 1).',
+    labelNames: ['version', 'node_version', 'kernel'] as const,
+    registers: [this.registry],
+  });
+
   private readonly conflictLabels = new Map<string, Set<string>>();
 
   constructor() {
@@ -68,6 +78,12 @@ export class DaemonMetrics {
     // (default every 10 ms: 100 wake-ups a second, most of an idle daemon's CPU);
     // once a second is plenty for a process that mostly sleeps.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
+    // prom-client's totals of these are gauges named *_total, which Prometheus
+    // reserves for counters (promtool check metrics fails on them); the
+    // per-type nodejs_active_* gauges carry the same numbers, summed by sum().
+    for (const name of DROPPED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    const b = buildInfo();
+    this.buildInfo.set({ version: b.version, node_version: b.nodeVersion, kernel: b.kernel }, 1);
     for (const r of PASS_RESULTS) this.passes.inc({ result: r }, 0);
   }
 
