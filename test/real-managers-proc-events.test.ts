@@ -4,15 +4,16 @@
 // The pre-write check (a synchronous scan of the real /proc for one namespace)
 // finds it too, and nothing in a neighbour namespace.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeProcSubscription,
+  ManagerWatch,
   openProcEvents,
   parseProcEvents,
   PROC_EVENT,
   watchManagerStarts,
   type ProcEvent,
-  type ProcEventSocket,
 } from '../src/conflicts/proc-events.js';
 import { managersInNamespaceNow, netnsIdentity, type ManagerProcess } from '../src/conflicts/index.js';
 import { createNetns, deleteNetns, requireRoot } from './helpers/netns.js';
@@ -70,7 +71,7 @@ describe('process connector messages (golden bytes)', () => {
 describe('exec events from the real kernel', () => {
   let ns = '';
   let nsOther = '';
-  const sockets: ProcEventSocket[] = [];
+  const sockets: { close(): void }[] = [];
 
   beforeAll(() => {
     requireRoot();
@@ -130,5 +131,39 @@ describe('exec events from the real kernel', () => {
     expect(managersInNamespaceNow(other)).toEqual([]);
     await md.stop();
     expect(managersInNamespaceNow(target)).toEqual([]);
+  });
+
+  it('ManagerWatch: a manager exec\'d just before the pre-write check is in it, with no event-loop turn in between', async () => {
+    const target = await netnsIdentity(`/run/netns/${ns}`);
+    const watch = ManagerWatch.open();
+    sockets.push(watch);
+    expect(watch.managersIn(target)).toEqual([]);
+    const gen = watch.generation;
+    const child = spawn('ip', ['netns', 'exec', ns, '/usr/libexec/mptcpd', '--path-manager=addr_adv'], { stdio: 'ignore' });
+    try {
+      // Synchronously wait for the exec: the socket's message handler cannot run meanwhile,
+      // so only the check's own drain of the queued events can see it.
+      const spinUntil = Date.now() + 10_000;
+      const cell = new Int32Array(new SharedArrayBuffer(4));
+      for (;;) {
+        let comm = '';
+        try {
+          comm = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+        } catch {
+          // not there yet
+        }
+        if (comm === 'mptcpd') break;
+        if (Date.now() > spinUntil) throw new Error('mptcpd never exec\'d');
+        Atomics.wait(cell, 0, 0, 5);
+      }
+      const now = watch.managersIn(target);
+      expect(now.map((p) => [p.pid, p.manager])).toEqual([[child.pid, 'mptcpd']]);
+      expect(watch.generation).toBeGreaterThan(gen);
+    } finally {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
+    expect(watch.managersIn(target)).toEqual([]);
   });
 });

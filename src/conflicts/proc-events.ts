@@ -16,7 +16,18 @@ import { readdirSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { KernelError } from '../kernel/api.js';
 import { errnoName, isRetryable, lastErrno, lib } from '../kernel/libc.js';
-import { commKey, DEFAULT_MANAGER_NAMES, inspectProcess, readComm, type ManagerProcess, type ScanOptions } from './procscan.js';
+import {
+  commKey,
+  DEFAULT_MANAGER_NAMES,
+  inspectProcess,
+  processNetns,
+  readComm,
+  sameNetns,
+  scanManagerProcessesSync,
+  type ManagerProcess,
+  type NetnsIdentity,
+  type ScanOptions,
+} from './procscan.js';
 
 const NETLINK_CONNECTOR = 11;
 const CN_IDX_PROC = 1;
@@ -38,6 +49,8 @@ const SK_MEMINFO_DROPS = 8;
 const SK_MEMINFO_VARS = 9;
 const SOL_NETLINK = 270;
 const NETLINK_NO_ENOBUFS = 5;
+const MSG_DONTWAIT = 0x40;
+const EAGAIN = 11;
 
 export interface ProcEvent {
   what: 'exec' | 'comm';
@@ -120,6 +133,13 @@ export interface ProcEventHandlers {
 }
 
 export interface ProcEventSocket {
+  /**
+   * Reads every event already queued, synchronously, and hands it to the handlers
+   * before returning: an exec that completed before this call is seen by then
+   * (the kernel queues the event during the exec itself). Returns how many
+   * events were read.
+   */
+  drain(): number;
   close(): void;
 }
 
@@ -185,14 +205,17 @@ export function openProcEvents(handlers: ProcEventHandlers, opts: { recvBufferSi
   let drops = dropCount(fd);
   let closed = false;
   sock.unref();
-  sock.on('message', (msg) => {
-    if (closed) return;
+  const deliver = (msg: Buffer) => {
     const { events, overrun } = parseProcEvents(msg);
     const now = dropCount(fd);
     const lost = now !== drops;
     drops = now;
     if (events.length > 0) handlers.onEvents(events);
     if (overrun || lost) handlers.onOverflow();
+    return events.length;
+  };
+  sock.on('message', (msg) => {
+    if (!closed) deliver(msg);
   });
   sock.on('truncatedMessage', () => {
     if (!closed) handlers.onOverflow();
@@ -202,10 +225,32 @@ export function openProcEvents(handlers: ProcEventHandlers, opts: { recvBufferSi
     if (err.code === 'ENOBUFS') handlers.onOverflow();
     else handlers.onError?.(err);
   });
+  // One datagram per event (tens of bytes); a larger one would be truncated, which
+  // is reported as an overflow like the package's own receive path does.
+  const rbuf = Buffer.alloc(8192);
+  const drain = (): number => {
+    let n = 0;
+    while (!closed) {
+      const got = Number(lib().recv(fd, rbuf, rbuf.length, MSG_DONTWAIT));
+      if (got < 0) {
+        const errno = lastErrno();
+        if (errno === EAGAIN) break;
+        if (errnoName(errno) === 'ENOBUFS') {
+          handlers.onOverflow();
+          continue;
+        }
+        handlers.onError?.(new KernelError({ op: 'proc-connector-recv', netns: 'host', errno, code: errnoName(errno), retryable: isRetryable(errnoName(errno)) }));
+        break;
+      }
+      n += deliver(Buffer.from(rbuf.subarray(0, got)));
+    }
+    return n;
+  };
   sock.send(encodeProcSubscription('listen', PROC_EVENT.EXEC | PROC_EVENT.COMM, 1, port), { port: 0 }, (err) => {
     if (err && !closed) handlers.onError?.(kernelError('proc-connector-listen', err));
   });
   return {
+    drain,
     close() {
       if (closed) return;
       closed = true;
@@ -254,4 +299,97 @@ export function watchManagerStarts(handlers: ManagerStartHandlers, opts: ScanOpt
     },
     opts.recvBufferSize !== undefined ? { recvBufferSize: opts.recvBufferSize } : {},
   );
+}
+
+export interface ManagerWatchOptions extends ScanOptions {
+  recvBufferSize?: number;
+  /** A manager appeared (`started`), or events were lost and /proc was scanned again (`rescan`). */
+  onChange?(reason: 'started' | 'rescan', proc?: ManagerProcess): void;
+  onError?(err: Error & { code?: string }): void;
+}
+
+/**
+ * The set of manager processes on the machine, kept current by exec events
+ * instead of polling: one scan of /proc at start (after subscribing, so no exec
+ * falls between) and again only after lost events. `managersIn` is the check a
+ * pass makes right before writing: synchronous, it first drains queued events,
+ * then looks only at the known managers (a stat and a comm read each), so its
+ * cost does not grow with the number of processes on the machine.
+ */
+export class ManagerWatch {
+  /** Bumped whenever the set may have grown: a pass holding evidence from an older generation decides again. */
+  generation = 0;
+  private readonly known = new Map<number, ManagerProcess>();
+  private readonly procRoot: string;
+  private sock: ProcEventSocket | undefined;
+  private needRescan = false;
+
+  private constructor(private readonly opts: ManagerWatchOptions) {
+    this.procRoot = opts.procRoot ?? '/proc';
+  }
+
+  /** Subscribes, then scans once. Throws a KernelError like openProcEvents. */
+  static open(opts: ManagerWatchOptions = {}): ManagerWatch {
+    const w = new ManagerWatch(opts);
+    w.sock = watchManagerStarts(
+      {
+        onManager: (proc) => {
+          w.known.set(proc.pid, proc);
+          w.generation++;
+          opts.onChange?.('started', proc);
+        },
+        // Rescanned lazily (next managersIn) or at once when nobody asks: either way before the next write.
+        onOverflow: () => {
+          w.needRescan = true;
+          queueMicrotask(() => w.rescanIfNeeded());
+        },
+        ...(opts.onError ? { onError: opts.onError } : {}),
+      },
+      opts,
+    );
+    w.rescan();
+    return w;
+  }
+
+  private rescan(): void {
+    this.needRescan = false;
+    this.known.clear();
+    for (const p of scanManagerProcessesSync(this.opts).processes) this.known.set(p.pid, p);
+    this.generation++;
+    this.opts.onChange?.('rescan');
+  }
+
+  private rescanIfNeeded(): void {
+    if (this.needRescan) this.rescan();
+  }
+
+  /** Manager processes in `target` now (see the class comment). */
+  managersIn(target: NetnsIdentity): ManagerProcess[] {
+    this.sock?.drain();
+    this.rescanIfNeeded();
+    const out: ManagerProcess[] = [];
+    for (const [pid, p] of this.known) {
+      // Gone, or the pid now belongs to another program: forget it.
+      if (readComm(this.procRoot, String(pid)) !== p.comm) {
+        this.known.delete(pid);
+        continue;
+      }
+      let ns: { dev?: number; ino: number };
+      try {
+        ns = processNetns(`${this.procRoot}/${pid}`);
+      } catch {
+        this.known.delete(pid);
+        continue;
+      }
+      // A manager may have moved itself (setns) since its exec: use where it is now.
+      p.netns = ns;
+      if (sameNetns(ns, target)) out.push(p);
+    }
+    return out.sort((a, b) => a.pid - b.pid);
+  }
+
+  close(): void {
+    this.sock?.close();
+    this.sock = undefined;
+  }
 }

@@ -81,7 +81,8 @@ export function netnsIdentitySync(path: string): NetnsIdentity {
   return { dev: st.dev, ino: st.ino };
 }
 
-function processNetns(dir: string): { dev?: number; ino: number } {
+/** The namespace of the process in `dir` (<procRoot>/PID); throws when it cannot be read. */
+export function processNetns(dir: string): { dev?: number; ino: number } {
   const link = join(dir, 'ns', 'net');
   try {
     const st = statSync(link);
