@@ -29,6 +29,15 @@ interface Started {
 }
 
 const running = new Set<Started>();
+// Each started manager's full cleanup (processes, then its temp dir); idempotent.
+const cleanups = new Set<() => Promise<void>>();
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  const run = () => (p ??= fn().finally(() => cleanups.delete(run)));
+  cleanups.add(run);
+  return run;
+}
 
 function assertTestNamespace(netns: string): void {
   // A named namespace other than ours: a manager started here can only write there.
@@ -66,8 +75,9 @@ async function stop(s: Started, graceMs = 3000): Promise<void> {
   running.delete(s);
 }
 
-/** Stops every manager this helper started and is still running (for afterAll/finally). */
+/** Stops every manager this helper started and removes its files (for afterEach/afterAll). */
 export async function stopAllManagers(): Promise<void> {
+  await Promise.all([...cleanups].map((c) => c()));
   await Promise.all([...running].map((s) => stop(s)));
 }
 
@@ -123,10 +133,10 @@ export async function startMptcpd(netns: string, args: string[]): Promise<RealMa
     pid: s.pid,
     argv: [MPTCPD_BIN, ...args],
     log: () => readFileSync(logFile, 'utf8'),
-    stop: async () => {
+    stop: once(async () => {
       await stop(s);
       rmSync(dir, { recursive: true, force: true });
-    },
+    }),
   };
 }
 
@@ -193,10 +203,10 @@ export async function startNetworkManager(netns: string, o: NetworkManagerOption
     writeFileSync(join(etcDir, 'system-connections', `${name}.nmconnection`), text, { mode: 0o600 });
   }
   const started: Started[] = [];
-  const cleanup = async () => {
+  const cleanup = once(async () => {
     for (const s of started.reverse()) await stop(s);
     rmSync(dir, { recursive: true, force: true });
-  };
+  });
   try {
     const busLog = join(dir, 'dbus.log');
     const bus = launch('dbus-daemon', DBUS_BIN, [`--config-file=${join(dir, 'bus.conf')}`, '--nofork', '--nopidfile'], busLog);
