@@ -5,6 +5,7 @@
 // finds it too, and nothing in a neighbour namespace.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeProcSubscription,
@@ -16,7 +17,8 @@ import {
   type ProcEvent,
 } from '../src/conflicts/proc-events.js';
 import { managersInNamespaceNow, netnsIdentity, type ManagerProcess } from '../src/conflicts/index.js';
-import { createNetns, deleteNetns, requireRoot } from './helpers/netns.js';
+import { ROOT } from './helpers/build.js';
+import { createNetns, deleteNetns, requireRoot, sh } from './helpers/netns.js';
 import { requireRealManagers, startMptcpd, stopAllManagers, waitFor } from './helpers/real-managers.js';
 
 describe('process connector messages (golden bytes)', () => {
@@ -165,5 +167,26 @@ describe('exec events from the real kernel', () => {
       await gone;
     }
     expect(watch.managersIn(target)).toEqual([]);
+  });
+
+  it('outside the initial network namespace the subscription is refused with a hint, not silently dead', () => {
+    // The built module in a child node entering the test namespace: setns of this
+    // process is the kernel layer's business, not this test's.
+    const out = sh('ip', [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '-e',
+      `import(${JSON.stringify(join(ROOT, 'dist/src/conflicts/proc-events.js'))}).then(({ openProcEvents }) => {
+        const s = openProcEvents({ onEvents() {}, onOverflow() {}, onError(e) { console.log(JSON.stringify({ op: e.op, code: e.code, extack: e.extack })); s.close(); } });
+        setTimeout(() => s.close(), 2000);
+      })`,
+    ]);
+    expect(JSON.parse(out.trim())).toEqual({
+      op: 'proc-connector-listen',
+      code: 'ECONNREFUSED',
+      extack: expect.stringContaining('only in the initial one'),
+    });
   });
 });

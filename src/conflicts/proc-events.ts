@@ -4,10 +4,12 @@
 // comm-change events; older kernels ignore the filter and send every event,
 // which the parser drops.
 //
-// Where it works: the connector exists only in the initial network namespace,
-// and the kernel answers subscriptions only from the initial user and PID
-// namespaces (hostPID in a pod, which process detection needs anyway); joining
-// the group needs CAP_NET_ADMIN. Events carry host PIDs.
+// Where it works: the connector exists only in the initial network namespace
+// (elsewhere the socket opens but the subscription is refused: ECONNREFUSED,
+// reported through onError). The kernel applies the event filter only to
+// subscribers in the initial user and PID namespaces; others get every event,
+// which the parser drops. Events carry the initial PID namespace's pids: look
+// them up in a /proc of that namespace (hostPID, or --proc-root on a mount of it).
 //
 // Use: open the socket FIRST, then scan /proc once; every manager started after
 // the scan arrives as an event. Lost events (a full receive queue) are reported
@@ -166,14 +168,18 @@ function dropCount(fd: number): number {
 function kernelError(op: string, e: unknown): KernelError {
   const err = e as { code?: string; errno?: number };
   const code = typeof err.code === 'string' ? err.code : 'EIO';
-  return new KernelError({ op, netns: 'host', errno: Math.abs(err.errno ?? 0), code, retryable: isRetryable(code) });
+  // Any namespace can open the socket, but only the initial one has the kernel end.
+  const extack =
+    code === 'ECONNREFUSED'
+      ? 'no process connector in this network namespace: it exists only in the initial one (run with the host network, e.g. hostNetwork: true)'
+      : undefined;
+  return new KernelError({ op, netns: 'host', errno: Math.abs(err.errno ?? 0), code, ...(extack ? { extack } : {}), retryable: isRetryable(code) });
 }
 
 /**
- * Subscribes to exec and comm events. Synchronous: when it returns, the
- * subscription is in place. Throws a KernelError (op proc-connector-*) when the
- * connector is missing (EPROTONOSUPPORT: not the initial network namespace)
- * or the privilege is (EPERM).
+ * Subscribes to exec and comm events. The socket is set up synchronously (a
+ * KernelError with op proc-connector-* is thrown if that fails); the subscription
+ * message is sent at once and a refusal arrives through onError.
  */
 export function openProcEvents(handlers: ProcEventHandlers, opts: { recvBufferSize?: number } = {}): ProcEventSocket {
   let sock: RawNetlinkSocket;
