@@ -17,6 +17,9 @@ import {
   readManagerConfigs,
   readNmConfig,
   readMptcpdConfig,
+  mappedPlugins,
+  parseMptcpdArgs,
+  parseMptcpdConf,
   type ManagerProcess,
 } from '../src/conflicts/index.js';
 
@@ -203,5 +206,60 @@ describe('files that cannot be used', () => {
     // the outside file's "disabled" was not read: the built-in default still applies
     expect(nmDefaultFor(nm.sections).flags).toBe(0x22);
     expect(nm.profiles.map((p) => p.id)).toEqual(['eth0']);
+  });
+});
+
+describe("a manager's own root (/proc/PID/root)", () => {
+  it('resolves links as the manager sees them: an absolute target starts at its root, ".." stops there', async () => {
+    // A fake process root: conf.d entries link to /usr/lib (absolute) and climb above the root.
+    const jail = mkdtempSync(join(tmpdir(), 'mr-jail-'));
+    tmp.push(jail);
+    const confd = join(jail, 'etc', 'NetworkManager', 'conf.d');
+    mkdirSync(confd, { recursive: true });
+    mkdirSync(join(jail, 'usr', 'lib', 'nm'), { recursive: true });
+    writeFileSync(join(jail, 'usr', 'lib', 'nm', 'off.conf'), '[connection]\nconnection.mptcp-flags=1\n');
+    symlinkSync('/usr/lib/nm/off.conf', join(confd, '90-off.conf'));
+    symlinkSync('../../../../../../../../usr/lib/nm/off.conf', join(confd, '91-climb.conf'));
+    symlinkSync('92-loop.conf', join(confd, '92-loop.conf'));
+    const r = {
+      etcRoot: join(jail, 'etc'),
+      runRoot: join(jail, 'run'),
+      usrLibRoot: join(jail, 'usr', 'lib'),
+    };
+    const nm = await readNmConfig({ ...r, jail });
+    expect(nm.files.map((f) => f.slice(jail.length))).toEqual(['/etc/NetworkManager/conf.d/90-off.conf', '/etc/NetworkManager/conf.d/91-climb.conf']);
+    expect(nm.problems.map((p) => [p.file.slice(jail.length), p.reason])).toEqual([['/etc/NetworkManager/conf.d/92-loop.conf', 'unreadable (ELOOP)']]);
+    expect(nmDefaultFor(nm.sections).flags).toBe(0x1);
+    // Read as a plain --etc-root instead, the absolute link points into the tool's own
+    // filesystem (no /usr/lib/nm there): the manager's "disabled" is not seen.
+    const plain = await readNmConfig(r);
+    expect(plain.files).toEqual([]);
+    expect(nmDefaultFor(plain.sections).flags).toBe(0x22);
+  });
+
+  it('takes the loaded mptcpd plugins from the memory maps, from its plugin directory only', () => {
+    const maps = [
+      '7f1c2a000000-7f1c2a001000 r--p 00000000 08:01 1234  /usr/lib/x86_64-linux-gnu/mptcpd/addr_adv.so',
+      '7f1c2a001000-7f1c2a002000 r-xp 00001000 08:01 1234  /usr/lib/x86_64-linux-gnu/mptcpd/addr_adv.so',
+      '7f1c2b000000-7f1c2b001000 r--p 00000000 08:01 1235  /usr/lib/x86_64-linux-gnu/mptcpd/sspi.so (deleted)',
+      '7f1c2c000000-7f1c2c001000 r--p 00000000 08:01 1236  /usr/lib/x86_64-linux-gnu/libmptcpd.so.3.0.0',
+      '7f1c2d000000-7f1c2d001000 r--p 00000000 08:01 1237  /opt/pm/custom.so',
+      '7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0     [stack]',
+    ].join('\n');
+    expect(mappedPlugins(maps, undefined)).toEqual(['addr_adv', 'sspi']);
+    expect(mappedPlugins(maps, '/opt/pm/')).toEqual(['custom']);
+  });
+
+  it('names the command-line settings; loaded plugins decide over the settings', () => {
+    expect(parseMptcpdArgs(['--path-manager', 'sspi', '--addr-flags=subflow', '-d', '--plugin-dir=/opt/pm'])).toEqual({
+      pathManager: 'sspi',
+      addrFlags: 'subflow',
+      pluginDir: '/opt/pm',
+      given: ['--path-manager=sspi', '--addr-flags=subflow', '--plugin-dir=/opt/pm'],
+    });
+    // The file says sspi only, but the process has addr_adv mapped: it writes endpoints.
+    const sspiOnly = parseMptcpdConf('/etc/mptcpd/mptcpd.conf', '[core]\nload-plugins=sspi\n');
+    expect(mptcpdBehaviour(sspiOnly, [], ['addr_adv'])).toMatchObject({ managesEndpoints: true, plugins: ['addr_adv'], pluginsObserved: true });
+    expect(mptcpdBehaviour(sspiOnly, [])).toMatchObject({ managesEndpoints: false, plugins: ['sspi'] });
   });
 });

@@ -1,8 +1,9 @@
 // Which managers run in which namespace: a fake /proc tree (ns/net links made as
-// symlinks to "net:[INODE]" text), then real processes named NetworkManager and
-// mptcpd started inside a throwaway namespace, found through the real /proc.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// symlinks to "net:[INODE]" text) for the cases a real machine cannot stage (a
+// process gone between readdir and readlink, a truncated comm), then the real
+// mptcpd and NetworkManager started inside a throwaway namespace, found through
+// the real /proc with the configuration each one reads itself.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,16 @@ import {
   processesIn,
   scanManagerProcesses,
 } from '../src/conflicts/index.js';
-import { createNetns, deleteNetns, requireRoot } from './helpers/netns.js';
+import { createNetns, deleteNetns, ip, requireRoot, veth } from './helpers/netns.js';
+import {
+  requireRealManagers,
+  startMptcpd,
+  startNetworkManager,
+  staticProfile,
+  stopAllManagers,
+  type RealManager,
+  type RealNetworkManager,
+} from './helpers/real-managers.js';
 
 const tmp: string[] = [];
 afterAll(() => tmp.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -68,8 +78,13 @@ describe('process scan on a fake /proc', () => {
     const mNs = await detectConflicts({ target: { dev: 0, ino: 4026532002 }, isHost: false, livePathManager: 'userspace' }, opts);
     expect(mNs.map((e) => [e.manager, e.kind, e.managesEndpoints])).toEqual([
       ['mptcpd', 'process', false],
+      ['mptcpd', 'config', false],
       ['mptcpd', 'path-manager', false],
     ]);
+    // Settings from the command line are named as such (the fake has no root: the given etc is used).
+    expect(mNs[1]).toMatchObject({ pid: 200, argv: ['--load-plugins=sspi'] });
+    expect(mNs[1]!.detail).toContain('command line of pid 200: --load-plugins=sspi');
+    expect(mNs[0]!.detail).toMatch(/could not be read \(ENOENT\)/);
     const d = decide('fail', mNs, undefined, { netns: 'cni-2', scope: { endpoints: true, limits: true, rpFilter: false } });
     expect(d.block).toBe(true);
     expect(d.conflicts.map((c) => c.kind)).toEqual(['path-manager']);
@@ -77,75 +92,84 @@ describe('process scan on a fake /proc', () => {
   });
 });
 
-describe('real processes in real namespaces', () => {
+describe('the real mptcpd and NetworkManager in a test namespace', () => {
+  // Both programs run for real (Debian packages), each only inside nsA; nsB is the neighbour.
   let nsA = '';
   let nsB = '';
-  const children: ChildProcess[] = [];
-  let bin = '';
+  let md: RealManager | undefined;
+  let nm: RealNetworkManager | undefined;
+  let emptyEtc = '';
 
-  beforeAll(() => {
+  beforeAll(async () => {
     requireRoot();
-    nsA = createNetns('cf');
-    nsB = createNetns('cf');
-    bin = mkdtempSync(join(tmpdir(), 'mr-fakemgr-'));
-    tmp.push(bin);
-    for (const name of ['NetworkManager', 'mptcpd']) {
-      copyFileSync('/bin/sleep', join(bin, name));
-      const c = spawn('ip', ['netns', 'exec', nsA, join(bin, name), '60'], { stdio: 'ignore' });
-      children.push(c);
+    requireRealManagers();
+    nsA = createNetns('x15');
+    nsB = createNetns('x15');
+    emptyEtc = mkdtempSync(join(tmpdir(), 'mr-emptyetc-'));
+    tmp.push(emptyEtc);
+    veth(nsA, 'x15a0', undefined, 'x15a1');
+    ip('-n', nsA, 'link', 'set', 'x15a1', 'up');
+    md = await startMptcpd(nsA, ['--path-manager=addr_adv', '--addr-flags=subflow', '--notify-flags=existing,skip_link_local,skip_loopback']);
+    nm = await startNetworkManager(nsA, {
+      devicePrefix: 'x15a',
+      profiles: { x15a0: staticProfile('x15a0', '192.0.2.7/24', '192.0.2.254', 'mptcp-flags=0x22\n') },
+    });
+  });
+
+  afterAll(async () => {
+    try {
+      await stopAllManagers();
+    } finally {
+      if (nsA) deleteNetns(nsA);
+      if (nsB) deleteNetns(nsB);
     }
   });
 
-  afterAll(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    if (nsA) deleteNetns(nsA);
-    if (nsB) deleteNetns(nsB);
-  });
-
-  async function waitForComm(pid: number, comm: string): Promise<void> {
-    // `ip netns exec` enters the namespace, then execs the program: wait for the exec.
-    for (let i = 0; i < 200; i++) {
-      try {
-        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) return;
-      } catch {
-        // not there yet
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`process ${pid} never became ${comm}`);
-  }
-
-  it('finds NetworkManager and mptcpd in their namespace and nothing in the neighbour', async () => {
-    const [nm, md] = children;
-    await waitForComm(nm!.pid!, 'NetworkManager');
-    await waitForComm(md!.pid!, 'mptcpd');
+  it('finds both by process in their namespace and nothing in the neighbour', async () => {
     const idA = await netnsIdentity(`/run/netns/${nsA}`);
     const idB = await netnsIdentity(`/run/netns/${nsB}`);
-
     const scan = await scanManagerProcesses();
     const inA = processesIn(scan, idA);
-    expect(inA.map((p) => [p.pid, p.manager])).toEqual(
-      [
-        [nm!.pid, 'NetworkManager'],
-        [md!.pid, 'mptcpd'],
-      ].sort((a, b) => (a[0] as number) - (b[0] as number)),
-    );
+    expect(inA.map((p) => [p.pid, p.manager]).sort()).toEqual([[md!.pid, 'mptcpd'], [nm!.pid, 'NetworkManager']].sort());
     expect(inA.every((p) => p.netns.dev === idA.dev)).toBe(true);
     expect(processesIn(scan, idB)).toEqual([]);
+  });
 
-    // host configuration is not consulted for a named namespace's blocking decision
-    const empty = mkdtempSync(join(tmpdir(), 'mr-emptyetc-'));
-    tmp.push(empty);
-    const roots = { etcRoot: empty, runRoot: empty, usrLibRoot: empty };
-    const evA = await detectConflicts({ target: idA, isHost: false }, roots);
-    const dA = decide('fail', evA, undefined, { netns: nsA });
-    expect(dA.block).toBe(true);
-    expect(dA.message).toContain(`NetworkManager (pid ${nm!.pid})`);
-    expect(dA.message).toContain(`mptcpd (pid ${md!.pid})`);
-    expect(dA.message).toContain('systemctl disable --now mptcpd');
+  it('names pid, argv, loaded plugins and the config each one reads itself, and blocks under fail', async () => {
+    const idA = await netnsIdentity(`/run/netns/${nsA}`);
+    // The tool's own etc is empty here: whatever evidence names a file got it from the manager's root.
+    const roots = { etcRoot: emptyEtc, runRoot: emptyEtc, usrLibRoot: emptyEtc };
+    const ev = await detectConflicts({ target: idA, isHost: false }, roots);
 
-    const evB = await detectConflicts({ target: idB, isHost: false }, roots);
+    const mProc = ev.find((e) => e.manager === 'mptcpd' && e.kind === 'process')!;
+    expect(mProc).toMatchObject({ pid: md!.pid, active: true, managesEndpoints: true, argv: md!.argv.slice(1) });
+    // mptcpd loads its plugins from its plugin directory: what its memory maps show.
+    expect(mProc.plugins).toEqual(['addr_adv', 'sspi']);
+    expect(mProc.detail).toContain('plugins loaded: addr_adv,sspi');
+    const mArgv = ev.find((e) => e.manager === 'mptcpd' && e.kind === 'config' && e.argv)!;
+    expect(mArgv.detail).toContain(`command line of pid ${md!.pid}: --path-manager=addr_adv --addr-flags=subflow`);
+    // ...and the file it reads besides, through its own root.
+    expect(mArgv.detail).toContain(`overrides /proc/${md!.pid}/root/etc/mptcpd/mptcpd.conf`);
+
+    // NetworkManager runs in its own mount namespace: its profile is not in the tool's /etc at all.
+    expect(existsSync('/etc/NetworkManager/system-connections/x15a0.nmconnection')).toBe(false);
+    const profile = ev.find((e) => e.manager === 'NetworkManager' && e.kind === 'config' && e.detail.includes('x15a0'))!;
+    expect(profile).toMatchObject({
+      pid: nm!.pid,
+      active: true,
+      file: `/proc/${nm!.pid}/root/etc/NetworkManager/system-connections/x15a0.nmconnection`,
+      line: 5,
+      managesEndpoints: true,
+    });
+    expect(profile.detail).toContain('mptcp-flags=0x22 -> enabled,subflow (0x22)');
+
+    const d = decide('fail', ev, undefined, { netns: nsA });
+    expect(d.block).toBe(true);
+    expect(d.message).toContain(`NetworkManager (pid ${nm!.pid})`);
+    expect(d.message).toContain(`mptcpd (pid ${md!.pid})`);
+    expect(d.message).toContain('systemctl disable --now mptcpd');
+
+    const evB = await detectConflicts({ target: await netnsIdentity(`/run/netns/${nsB}`), isHost: false }, roots);
     expect(evB).toEqual([]);
-    expect(decide('fail', evB, undefined, { netns: nsB })).toMatchObject({ block: false, conflicts: [] });
   });
 });

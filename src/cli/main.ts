@@ -103,6 +103,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .option('--live <snapshot.json>', 'plan against a saved `show -o json` instead of the kernel')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .option('--detailed-exitcode', 'exit 2 when changes are pending')
+    .option('--etc-root <dir>', 'host /etc for conflict detection (stopped managers; a running one is read through /proc/PID/root)', '/etc')
     .addOption(sysctlRoot())
     .action(pick('plan', true));
   program
@@ -112,6 +113,7 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
     .addOption(node())
     .addOption(netns())
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--etc-root <dir>', 'host /etc for conflict detection (stopped managers; a running one is read through /proc/PID/root)', '/etc')
     .addOption(sysctlRoot())
     .action(pick('apply', true));
   program

@@ -31,6 +31,10 @@ export interface ManagerEvidence {
   managesRpFilter?: boolean;
   /** Changes the MPTCP limits. */
   managesLimits?: boolean;
+  /** Settings the manager took from its command line (they override its file). */
+  argv?: string[];
+  /** mptcpd plugins: loaded (from the process's memory maps) or, failing that, inferred. */
+  plugins?: string[];
   /** What the operator can do, always ending with the `conflicts:` alternative. */
   fix: string;
 }
@@ -161,10 +165,16 @@ function nmConfigEvidence(nm: NmConfig, active: boolean, pid: number | undefined
 
 function mptcpdDetail(b: MptcpdBehaviour): string {
   const plugins = Array.isArray(b.plugins) ? b.plugins.join(',') || '(none)' : b.plugins;
-  const parts = [`plugins: ${plugins}`];
+  const parts = [`plugins${b.pluginsObserved ? ' loaded' : ''}: ${plugins}`];
   if (b.managesEndpoints) parts.push(`addr_adv adds an endpoint for each new address${b.addrFlags ? ` with flags ${b.addrFlags}` : ''} and raises the limits`);
   if (b.userspacePlugin) parts.push('a userspace path-manager plugin (e.g. sspi) may drive connections when net.mptcp.path_manager=userspace');
   return parts.join('; ');
+}
+
+/** Where a running manager's configuration was read, when not from its own root. */
+function ownNote(p: ManagerProcess): string {
+  if (!p.own?.error) return '';
+  return `; its own root ${p.own.root} could not be read (${p.own.error}): configuration taken from the --etc-root files instead`;
 }
 
 /** Evidence for one namespace. */
@@ -174,11 +184,12 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
   const mptcpdProcs = input.processes.filter((p) => p.manager === 'mptcpd');
   const others = input.processes.filter((p) => p.manager !== 'NetworkManager' && p.manager !== 'mptcpd');
 
-  const nmProblems = input.nm?.problems.length
-    ? `; not used: ${input.nm.problems.map((p) => `${p.file} (${p.reason})`).join(', ')}`
-    : '';
+  const nmProblems = (nm: NmConfig | undefined) =>
+    nm?.problems.length ? `; not used: ${nm.problems.map((p) => `${p.file} (${p.reason})`).join(', ')}` : '';
   for (const p of nmProcs) {
-    const conf = nmHasConfig(input.nm) ? nmConfigEvidence(input.nm, true, p.pid) : [];
+    // Its own files (through /proc/PID/root) when readable: in its own mount namespace it may see others than ours.
+    const nm = p.own && !p.own.error ? p.own.nm : input.nm;
+    const conf = nmHasConfig(nm) ? nmConfigEvidence(nm, true, p.pid) : [];
     const manages = conf.length === 0 || conf.some((e) => e.managesEndpoints);
     out.push({
       manager: 'NetworkManager',
@@ -190,7 +201,8 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
         (manages
           ? `; with MPTCP handling enabled (its default unless connection.mptcp-flags says disabled) it ${NM_BEHAVIOUR}`
           : '; its configuration disables MPTCP handling for every profile found') +
-        nmProblems,
+        ownNote(p) +
+        nmProblems(nm),
       managesEndpoints: manages,
       managesRpFilter: manages,
       fix: NM_GLOBAL_FIX,
@@ -204,19 +216,43 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
   }
 
   const mcfg = input.mptcpd?.config;
-  const mProblem = input.mptcpd?.problem ? `; not used: ${input.mptcpd.problem.file} (${input.mptcpd.problem.reason})` : '';
   for (const p of mptcpdProcs) {
-    const b = mptcpdBehaviour(mcfg, p.argv.slice(1));
+    const m = p.own && !p.own.error ? p.own.mptcpd : input.mptcpd;
+    const mProblem = m?.problem ? `; not used: ${m.problem.file} (${m.problem.reason})` : '';
+    const b = mptcpdBehaviour(m?.config, p.argv.slice(1), p.own?.plugins);
+    const extra = {
+      ...(b.argv.length ? { argv: b.argv } : {}),
+      ...(Array.isArray(b.plugins) ? { plugins: b.plugins } : {}),
+    };
+    const cmdline = b.argv.length ? `; command line: ${b.argv.join(' ')}` : '';
     out.push({
       manager: 'mptcpd',
       kind: 'process',
       active: true,
       pid: p.pid,
-      detail: `mptcpd (pid ${p.pid}) runs in this namespace; ${mptcpdDetail(b)}${mProblem}`,
+      detail: `mptcpd (pid ${p.pid}) runs in this namespace${cmdline}; ${mptcpdDetail(b)}${ownNote(p)}${mProblem}`,
       managesEndpoints: b.managesEndpoints,
       managesLimits: b.managesLimits,
+      ...extra,
       fix: MPTCPD_FIX,
     });
+    if (b.argv.length) {
+      out.push({
+        manager: 'mptcpd',
+        kind: 'config',
+        active: true,
+        pid: p.pid,
+        argv: b.argv,
+        ...(extra.plugins ? { plugins: extra.plugins } : {}),
+        detail:
+          `command line of pid ${p.pid}: ${b.argv.join(' ')} (overrides ${m?.config?.file ?? 'mptcpd.conf'})` +
+          (m?.config ? '' : '; no mptcpd.conf was found for it') +
+          `: ${mptcpdDetail(b)}`,
+        managesEndpoints: b.managesEndpoints,
+        managesLimits: b.managesLimits,
+        fix: MPTCPD_FIX,
+      });
+    }
     if (b.from) {
       out.push({
         manager: 'mptcpd',
@@ -225,6 +261,7 @@ export function buildEvidence(input: EvidenceInput): ManagerEvidence[] {
         pid: p.pid,
         file: b.from.file,
         line: b.from.line,
+        ...extra,
         detail: `${b.from.what}: ${mptcpdDetail(b)}`,
         managesEndpoints: b.managesEndpoints,
         managesLimits: b.managesLimits,

@@ -8,7 +8,14 @@
 // the namespace converged for a whole window or the caller resets it (fights.reset on a
 // config reload), since a blocked namespace makes no corrections that could show peace.
 // In a container, process detection needs the host's /proc (hostPID, or procRoot pointing
-// at a mount of it) and config detection the host's /etc (etcRoot).
+// at a mount of it). A running manager's configuration is read through its own root
+// (<procRoot>/PID/root: its mount namespace); etcRoot serves the host namespace's
+// stopped managers and a manager whose root cannot be read.
+//
+// Between passes (not wired here): watchManagerStarts() (./proc-events.js, imported
+// on its own so one-shot commands do not load the netlink addon) reports a manager's exec as
+// it happens; managersInNamespaceNow(target) is the synchronous check to run right
+// before writing to a namespace.
 import { buildEvidence, type ManagerEvidence } from './evidence.js';
 import { readMptcpdConfig, type MptcpdConfig } from './mptcpd.js';
 import { readNmConfig, type NmConfig } from './networkmanager.js';
@@ -20,15 +27,21 @@ export * from './policy.js';
 export {
   DEFAULT_MANAGER_NAMES,
   commKey,
+  managersInNamespaceNow,
+  mappedPlugins,
   netnsIdentity,
   netnsIdentitySync,
   parseNsLink,
   processesIn,
+  readOwnConfig,
   sameNetns,
   scanManagerProcesses,
+  scanManagerProcessesSync,
   type ManagerProcess,
   type NetnsIdentity,
+  type OwnConfig,
   type ProcScan,
+  type ScanOptions,
 } from './procscan.js';
 export {
   NM_MPTCP_BUILTIN_DEFAULT,

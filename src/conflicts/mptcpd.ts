@@ -19,6 +19,7 @@ export interface MptcpdConfig {
   addrFlags?: MptcpdSetting;
   loadPlugins?: MptcpdSetting;
   notifyFlags?: MptcpdSetting;
+  pluginDir?: MptcpdSetting;
 }
 
 const KEYS = {
@@ -26,6 +27,7 @@ const KEYS = {
   'addr-flags': 'addrFlags',
   'load-plugins': 'loadPlugins',
   'notify-flags': 'notifyFlags',
+  'plugin-dir': 'pluginDir',
 } as const;
 
 /** Pure: the [core] settings of mptcpd.conf, last one wins. */
@@ -42,13 +44,25 @@ export function parseMptcpdConf(path: string, text: string): MptcpdConfig {
   return cfg;
 }
 
-/** `--load-plugins=a,b`, `--load-plugins a,b`, `--path-manager=...`, `--addr-flags=...` from argv. */
-export function parseMptcpdArgs(argv: readonly string[]): { loadPlugins?: string; pathManager?: string; addrFlags?: string } {
-  const out: { loadPlugins?: string; pathManager?: string; addrFlags?: string } = {};
-  const opts: Record<string, 'loadPlugins' | 'pathManager' | 'addrFlags'> = {
+export interface MptcpdArgs {
+  loadPlugins?: string;
+  pathManager?: string;
+  addrFlags?: string;
+  notifyFlags?: string;
+  pluginDir?: string;
+  /** The options above as written on the command line, in order (for evidence). */
+  given: string[];
+}
+
+/** `--load-plugins=a,b`, `--load-plugins a,b`, `--path-manager=...` etc. from argv (argp's long options). */
+export function parseMptcpdArgs(argv: readonly string[]): MptcpdArgs {
+  const out: MptcpdArgs = { given: [] };
+  const opts: Record<string, 'loadPlugins' | 'pathManager' | 'addrFlags' | 'notifyFlags' | 'pluginDir'> = {
     '--load-plugins': 'loadPlugins',
     '--path-manager': 'pathManager',
     '--addr-flags': 'addrFlags',
+    '--notify-flags': 'notifyFlags',
+    '--plugin-dir': 'pluginDir',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -57,7 +71,10 @@ export function parseMptcpdArgs(argv: readonly string[]): { loadPlugins?: string
     const key = opts[name];
     if (!key) continue;
     const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (v !== undefined) out[key] = v;
+    if (v !== undefined) {
+      out[key] = v;
+      out.given.push(`${name}=${v}`);
+    }
   }
   return out;
 }
@@ -76,16 +93,39 @@ export interface MptcpdBehaviour {
   /** sspi (or another userspace plugin) may be loaded: it expects net.mptcp.path_manager=userspace. */
   userspacePlugin: boolean;
   plugins: string[] | 'all in plugin-dir';
-  /** The setting that decided, for evidence. */
+  /** The setting that decided, for evidence (a config file line). */
   from?: SourceRef & { what: string };
+  /** The settings taken from the command line, which override the file (e.g. --path-manager=addr_adv). */
+  argv: string[];
   addrFlags?: string;
+  /** True when `plugins` lists what the process has actually loaded (its memory maps). */
+  pluginsObserved?: boolean;
 }
 
-/** Pure: what a running mptcpd does, from its config (may be undefined: unreadable/absent) and argv. */
-export function mptcpdBehaviour(cfg: MptcpdConfig | undefined, argv: readonly string[] = []): MptcpdBehaviour {
+/**
+ * Pure: what a running mptcpd does, from its config (may be undefined: unreadable/absent),
+ * argv and, when known, the plugins it has loaded (names, from its memory maps),
+ * which beat any inference from the settings.
+ */
+export function mptcpdBehaviour(cfg: MptcpdConfig | undefined, argv: readonly string[] = [], loaded?: readonly string[]): MptcpdBehaviour {
   const args = parseMptcpdArgs(argv);
   const addrFlags = args.addrFlags ?? cfg?.addrFlags?.value;
-  const base = addrFlags !== undefined ? { addrFlags } : {};
+  const base = { argv: args.given, ...(addrFlags !== undefined ? { addrFlags } : {}) };
+  if (loaded) {
+    const plugins = [...loaded];
+    const addrAdv = plugins.includes('addr_adv');
+    const setting = args.loadPlugins !== undefined || args.pathManager !== undefined ? undefined : (cfg?.loadPlugins ?? cfg?.pathManager);
+    const key = setting === cfg?.loadPlugins ? 'load-plugins' : 'path-manager';
+    return {
+      managesEndpoints: addrAdv,
+      managesLimits: addrAdv,
+      userspacePlugin: plugins.some((p) => p !== 'addr_adv'),
+      plugins,
+      pluginsObserved: true,
+      ...base,
+      ...(setting ? { from: { file: setting.file, line: setting.line, what: `${key}=${setting.value}` } } : {}),
+    };
+  }
   if (args.loadPlugins !== undefined || cfg?.loadPlugins) {
     const plugins = list(args.loadPlugins ?? cfg!.loadPlugins!.value);
     const addrAdv = plugins.includes('addr_adv');
@@ -113,9 +153,12 @@ export function mptcpdBehaviour(cfg: MptcpdConfig | undefined, argv: readonly st
   };
 }
 
-/** Reads `<etcRoot>/mptcpd/mptcpd.conf`; undefined when absent or unreadable (reason given). */
-export async function readMptcpdConfig(etcRoot: string): Promise<{ config?: MptcpdConfig; problem?: { file: string; reason: string } }> {
-  const r = await readUnder(etcRoot, ['mptcpd', 'mptcpd.conf']);
+/**
+ * Reads `<etcRoot>/mptcpd/mptcpd.conf`; undefined when absent or unreadable (reason given).
+ * `jail`: mptcpd's own root when etcRoot lies below it (see files.ts).
+ */
+export async function readMptcpdConfig(etcRoot: string, jail?: string): Promise<{ config?: MptcpdConfig; problem?: { file: string; reason: string } }> {
+  const r = await readUnder(etcRoot, ['mptcpd', 'mptcpd.conf'], jail !== undefined ? { jail } : {});
   if (r.ok) return { config: parseMptcpdConf(r.path, r.text) };
   if (r.reason === 'missing') return {};
   return { problem: { file: r.path, reason: r.error ? `${r.reason} (${r.error})` : r.reason } };

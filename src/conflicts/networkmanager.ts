@@ -271,15 +271,18 @@ export interface NmRoots {
   etcRoot: string;
   runRoot: string;
   usrLibRoot: string;
+  /** NetworkManager's own root (<procRoot>/PID/root) when the roots lie below it. */
+  jail?: string;
 }
 
 /** Reads NetworkManager's conf files and keyfiles below the given roots, in NM's order. */
 export async function readNmConfig(roots: NmRoots): Promise<NmConfig> {
   const { etcRoot, runRoot, usrLibRoot } = roots;
+  const o = roots.jail !== undefined ? { jail: roots.jail } : {};
   const nm = ['NetworkManager', 'conf.d'];
-  const etcNames = await listUnder(etcRoot, nm, '.conf');
-  const runNames = (await listUnder(runRoot, nm, '.conf')).filter((n) => !etcNames.includes(n));
-  const libNames = (await listUnder(usrLibRoot, nm, '.conf')).filter((n) => !etcNames.includes(n) && !runNames.includes(n));
+  const etcNames = await listUnder(etcRoot, nm, '.conf', o);
+  const runNames = (await listUnder(runRoot, nm, '.conf', o)).filter((n) => !etcNames.includes(n));
+  const libNames = (await listUnder(usrLibRoot, nm, '.conf', o)).filter((n) => !etcNames.includes(n) && !runNames.includes(n));
   const order: { root: string; parts: string[]; main?: boolean }[] = [
     ...libNames.map((n) => ({ root: usrLibRoot, parts: [...nm, n] })),
     ...runNames.map((n) => ({ root: runRoot, parts: [...nm, n] })),
@@ -288,17 +291,17 @@ export async function readNmConfig(roots: NmRoots): Promise<NmConfig> {
   ];
   const texts: NmConfFileText[] = [];
   const problems: NmConfig['problems'] = [];
-  for (const o of order) {
-    const r = await readUnder(o.root, o.parts);
-    if (r.ok) texts.push({ path: r.path, text: r.text, ...(o.main ? { main: true } : {}) });
+  for (const f of order) {
+    const r = await readUnder(f.root, f.parts, o);
+    if (r.ok) texts.push({ path: r.path, text: r.text, ...(f.main ? { main: true } : {}) });
     else if (r.reason !== 'missing') problems.push({ file: r.path, reason: r.error ? `${r.reason} (${r.error})` : r.reason });
   }
   const conf = parseNmConf(texts);
   const profiles: NmProfile[] = [];
   const sc = ['NetworkManager', 'system-connections'];
   for (const root of [runRoot, etcRoot, usrLibRoot]) {
-    for (const name of await listUnder(root, sc, '.nmconnection')) {
-      const r = await readUnder(root, [...sc, name]);
+    for (const name of await listUnder(root, sc, '.nmconnection', o)) {
+      const r = await readUnder(root, [...sc, name], o);
       if (!r.ok) {
         problems.push({ file: r.path, reason: r.error ? `${r.reason} (${r.error})` : r.reason });
         continue;

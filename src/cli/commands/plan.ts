@@ -28,6 +28,8 @@ export interface PassOptions {
   live?: string;
   output?: string;
   detailedExitcode?: boolean;
+  /** Where stopped managers' configuration is read (default /etc). */
+  etcRoot?: string;
 }
 
 export interface PassOutcome {
@@ -86,7 +88,7 @@ export async function runPass(
 
   // Another manager in a namespace is judged from this host's /proc and /etc, which
   // say nothing about the machine a snapshot came from.
-  const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate());
+  const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate(opts.etcRoot !== undefined ? { etcRoot: opts.etcRoot } : {}));
   const lives = new Map<string, LiveNamespace>();
   const netnsLayer = snapshot ? undefined : await import('../../kernel/netns.js');
   const capsLayer = snapshot ? undefined : await import('../../kernel/capabilities.js');
