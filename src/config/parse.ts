@@ -300,6 +300,8 @@ function typoDistance(a: string, b: string): number {
 
 /** The closest candidate, if it is close enough to be a likely typo (add_addr_accepted -> addAddrAccepted). */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
+  // Names here are short; a long input is no typo, and typoDistance is quadratic in it.
+  if (input.length > 64) return undefined;
   const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
   const n = norm(input);
   const exact = candidates.find((c) => norm(c) === n);
@@ -682,7 +684,8 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
     // Each issue is positioned by a walk of the document: bounded, so a file with an error per line stays linear.
     for (const issue of parsed.error.issues.slice(0, MAX_ERRORS)) diags.push(...issueToDiagnostic(issue, doc, js, loc));
     // `namespace:` already says "did you mean `namespaces`?"; "missing `namespaces`" would be noise.
-    const suggested = new Set(diags.filter((x) => x.code === 'unknown-key' && x.hint?.startsWith('did you mean')).map((x) => `${x.path.replace(/[^.[\]]+$/, '')}${/`(.+)`/.exec(x.hint!)?.[1]}`));
+    const parentPath = (p: string) => p.slice(0, Math.max(p.lastIndexOf('.'), p.lastIndexOf('[')) + 1);
+    const suggested = new Set(diags.filter((x) => x.code === 'unknown-key' && x.hint?.startsWith('did you mean')).map((x) => `${parentPath(x.path)}${/`(.+)`/.exec(x.hint!)?.[1]}`));
     return { diagnostics: diags.filter((x) => !(x.code === 'missing-key' && suggested.has(x.path))) };
   }
   const config = parsed.data;
