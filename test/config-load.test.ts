@@ -391,3 +391,31 @@ describe('directories', () => {
     expect(!m.ok && m.diagnostics[0]).toMatchObject({ code: 'not-found', file: 'does/not/exist.yaml' });
   });
 });
+
+describe('the hash of a load', () => {
+  it('is of the bytes parsed: equal for the same files, different after an edit or a rename, cached parses included', async () => {
+    const dir = join(tmp, 'hashed');
+    mkdirSync(dir);
+    const a = 'version: 1\nnamespaces:\n  - netns: host\n    limits: { subflows: 2 }\n';
+    writeFileSync(join(dir, '10-a.yaml'), a);
+    const first = await loadConfig(dir);
+    const again = await loadConfig(dir);
+    if (!first.ok || !again.ok) expect.fail('valid config refused');
+    expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(again.hash).toBe(first.hash);
+    writeFileSync(join(dir, '10-a.yaml'), a.replace('subflows: 2', 'subflows: 3'));
+    const edited = await loadConfig(dir);
+    expect(edited.ok && edited.config.namespaces[0]?.limits?.subflows).toBe(3);
+    expect(edited.ok && edited.hash).not.toBe(first.hash);
+    // Back to the first bytes: the cached parse and the first hash come back together.
+    writeFileSync(join(dir, '10-a.yaml'), a);
+    const back = await loadConfig(dir);
+    expect(back.ok && [back.hash, back.config.namespaces[0]?.limits?.subflows]).toEqual([first.hash, 2]);
+    mkdirSync(join(dir, 'x'));
+    // The same bytes under another name are another load (the name is part of every position).
+    writeFileSync(join(dir, 'x', '20-a.yaml'), a);
+    const moved = await loadConfig(join(dir, 'x'));
+    if (!moved.ok) expect.fail('valid config refused');
+    expect(moved.hash).not.toBe(first.hash);
+  });
+});
