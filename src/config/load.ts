@@ -27,8 +27,8 @@ export type LoadResult =
       /** Positions of config.namespaces[i] and its endpoints, for later diagnostics (checkMerged). */
       entries: EntrySource[];
       /**
-       * sha256 (hex) of the files' names and the very bytes parsed, in load order:
-       * equal hashes mean the same config was read, whatever happened to the files since.
+       * sha256 (hex) of the very bytes parsed, concatenated in load order: equal
+       * hashes mean the same config was read, whatever happened to the files since.
        */
       hash: string;
     }
@@ -86,11 +86,10 @@ function deepFreeze<T>(v: T): T {
 /** Combines already-read files (in order) into one result. Pure (memoised by content). */
 export function parseConfigFiles(inputs: readonly ConfigFileInput[], opts: { node?: string } = {}): LoadResult {
   const files = inputs.map((f) => f.file);
+  // The documented config hash: the files' bytes concatenated in load order
+  // (`cat files | sha256sum` reproduces it in CI).
   const whole = createHash('sha256');
-  for (const f of inputs) {
-    const digest = f.sha256 ?? sha256(f.content);
-    whole.update(`${f.file.length}:${f.file}\0${digest}\0`);
-  }
+  for (const f of inputs) whole.update(f.content);
   const hash = whole.digest('hex');
   const diags: Diagnostic[] = [];
   const config: Config = { version: 1, namespaces: [] };
