@@ -19,6 +19,7 @@ import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { listNamespaces } from '../src/kernel/netns.js';
 import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
 import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
+import { loadWorstBench, loadWorstReport } from './load-worst.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/run.js -> repo root is two levels up.
@@ -589,8 +590,12 @@ async function main(): Promise<number> {
       log('watch');
       watch = await watchBench(fleet, dir, args, log, (c) => (child = c));
     }
+    log('load: validate on worst-case inputs');
+    const loadWorst = loadWorstReport(loadWorstBench(args.runs, log));
     load.end = loadavg().map((v) => round(v, 2));
     const res = buildResults(args, one, watch, load);
+    res.table.push(...loadWorst.rows);
+    res.targets.push(loadWorst.target);
     log('');
     for (const row of res.table) log(`${row.what.padEnd(56)} ${row.ours.padStart(22)} ${row.baseline.padStart(10)} ${row.ratio}`);
     log('');

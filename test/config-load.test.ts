@@ -1,6 +1,7 @@
 // The loader: every rule of the format, positions of every error, hints, and
 // hostile input. Positions are asserted as line and column.
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -389,5 +390,32 @@ describe('directories', () => {
     expect(!r.ok && r.diagnostics[0]!.code).toBe('no-files');
     const m = await loadConfig('does/not/exist.yaml', { cwd: tmp });
     expect(!m.ok && m.diagnostics[0]).toMatchObject({ code: 'not-found', file: 'does/not/exist.yaml' });
+  });
+});
+
+describe('the hash of a load', () => {
+  it('is of the bytes parsed: equal for the same files, different after an edit, cached parses included', async () => {
+    const dir = join(tmp, 'hashed');
+    mkdirSync(dir);
+    const a = 'version: 1\nnamespaces:\n  - netns: host\n    limits: { subflows: 2 }\n';
+    writeFileSync(join(dir, '10-a.yaml'), a);
+    const first = await loadConfig(dir);
+    const again = await loadConfig(dir);
+    if (!first.ok || !again.ok) expect.fail('valid config refused');
+    expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(again.hash).toBe(first.hash);
+    writeFileSync(join(dir, '10-a.yaml'), a.replace('subflows: 2', 'subflows: 3'));
+    const edited = await loadConfig(dir);
+    expect(edited.ok && edited.config.namespaces[0]?.limits?.subflows).toBe(3);
+    expect(edited.ok && edited.hash).not.toBe(first.hash);
+    // Back to the first bytes: the cached parse and the first hash come back together.
+    writeFileSync(join(dir, '10-a.yaml'), a);
+    const back = await loadConfig(dir);
+    expect(back.ok && [back.hash, back.config.namespaces[0]?.limits?.subflows]).toEqual([first.hash, 2]);
+    // As documented for CI: sha256 of the files' bytes in load order (`cat files | sha256sum`).
+    writeFileSync(join(dir, '20-b.yaml'), a.replace('host', 'x-*'));
+    const two = await loadConfig(dir);
+    if (!two.ok) expect.fail('valid config refused');
+    expect(two.hash).toBe(createHash('sha256').update(a).update(a.replace('host', 'x-*')).digest('hex'));
   });
 });

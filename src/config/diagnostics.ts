@@ -68,6 +68,16 @@ function printable(s: string): string {
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\uFFFD');
 }
 
+/**
+ * A file name or link target as text a terminal shows literally: control
+ * characters (escape sequences, newlines) become `\xHH`. Names are bytes the
+ * user did not necessarily choose (a directory entry, a link target).
+ */
+export function escapeName(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export interface FormatOptions {
   color?: boolean;
 }
@@ -83,7 +93,8 @@ export function formatDiagnostics(diags: readonly Diagnostic[], opts: FormatOpti
   const c = (code: keyof typeof ANSI, s: string) => (opts.color ? `${ANSI[code]}${s}${ANSI.reset}` : s);
   const blocks: string[] = [];
   for (const d of diags) {
-    const where = d.file ? (d.line > 0 ? `${d.file}:${d.line}:${d.column}` : d.file) : '';
+    const file = escapeName(d.file);
+    const where = file ? (d.line > 0 ? `${file}:${d.line}:${d.column}` : file) : '';
     const sev = d.severity === 'error' ? c('red', 'error') : c('yellow', 'warning');
     const head = `${where ? `${c('bold', where)}: ` : ''}${sev}: ${d.path ? `${d.path}: ` : ''}${printable(d.message)}`;
     const lines = [head];

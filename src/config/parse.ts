@@ -2,7 +2,7 @@
 // positioned (file:line:column) through the YAML AST. Pure: the caller reads
 // the file. Hostile input (huge, binary, alias bombs, prototype keys, duplicate
 // keys) is refused before anything is built from it.
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit } from 'yaml';
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { z } from 'zod';
 import { canonicalAddress } from '../core/address.js';
@@ -15,8 +15,21 @@ import { formatPath } from './diagnostics.js';
 export const MAX_FILE_BYTES = 1024 * 1024;
 /** Aliases allowed per file; yaml's own expansion check also applies (alias bombs). */
 export const MAX_ALIASES = 100;
-/** The kernel holds at most this many endpoints per namespace (KERNEL.md §2). */
+/** The kernel holds at most this many endpoints per namespace. */
 export const MAX_ENDPOINTS = 8;
+/**
+ * Nesting allowed in a file, as estimated by nestingProblem (an upper bound of
+ * the real depth). A config nests about 7 deep; the YAML composer's memory and
+ * the recursive steps after it grow with depth, so a hostile file is stopped here.
+ */
+export const MAX_DEPTH = 64;
+/** Keys allowed in one mapping: the largest real one (rpFilter) has one per interface. */
+export const MAX_KEYS_PER_MAPPING = 1000;
+/** Errors reported per file; the rest of a file full of errors adds nothing but time. */
+export const MAX_ERRORS = 100;
+
+/** The tags of YAML's core schema; any other (`!!set`, `!!binary`, `!custom`) changes what a value means. */
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -129,6 +142,74 @@ function looksBinary(bytes: Uint8Array): boolean {
   return odd * 20 > n;
 }
 
+/** True when every line is blank or a comment. One pass, no regex: this runs on any input. */
+function onlyComments(text: string): boolean {
+  let lineStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) lineStart = true;
+    else if (c === 0x20 || c === 0x09 || c === 0x0d) continue;
+    else if (lineStart && c === 0x23 /* # */) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) return true;
+      i = nl - 1;
+      lineStart = false;
+    } else return false;
+  }
+  return true;
+}
+
+/**
+ * An upper bound of the nesting depth, from yaml's lexer (linear, iterative,
+ * and aware of quotes, comments and block scalars), before the document is
+ * composed: each open flow collection counts one, each indentation level still
+ * open counts two (a key and the list under it may share one), and each block
+ * indicator on the line (`- `, `? `, `: `) counts one. Returns the offset where
+ * the bound first exceeds MAX_DEPTH.
+ */
+function nestingProblem(text: string): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let offset = 0;
+  let atLineStart = true;
+  let lineIndent = 0;
+  let indicators = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    // Marker tokens (document mode, scalar start, flow error end) hold no source text.
+    const len = type === 'doc-mode' || type === 'flow-error-end' || (type === 'scalar' && token === CST.SCALAR) ? 0 : token.length;
+    switch (type) {
+      case 'newline':
+        atLineStart = true;
+        lineIndent = 0;
+        indicators = 0;
+        break;
+      case 'space':
+        if (atLineStart) lineIndent = token.length;
+        break;
+      case 'comment':
+      case 'doc-mode':
+      case 'byte-order-mark':
+        break;
+      default: {
+        if (atLineStart && len > 0) {
+          atLineStart = false;
+          if (flow === 0) {
+            while (indents.length && indents[indents.length - 1]! > lineIndent) indents.pop();
+            if (!indents.length || indents[indents.length - 1]! < lineIndent) indents.push(lineIndent);
+          }
+        }
+        if (type === 'flow-map-start' || type === 'flow-seq-start') flow++;
+        else if ((type === 'flow-map-end' || type === 'flow-seq-end') && flow > 0) flow--;
+        else if (flow === 0 && (type === 'seq-item-ind' || type === 'explicit-key-ind' || type === 'map-value-ind')) indicators++;
+        if (2 * indents.length + indicators + flow > MAX_DEPTH) return offset;
+      }
+    }
+    offset += len;
+  }
+  return undefined;
+}
+
 type Seg = string | number;
 
 interface Found {
@@ -219,6 +300,8 @@ function typoDistance(a: string, b: string): number {
 
 /** The closest candidate, if it is close enough to be a likely typo (add_addr_accepted -> addAddrAccepted). */
 export function didYouMean(input: string, candidates: readonly string[]): string | undefined {
+  // Names here are short; a long input is no typo, and typoDistance is quadratic in it.
+  if (input.length > 64) return undefined;
   const norm = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
   const n = norm(input);
   const exact = candidates.find((c) => norm(c) === n);
@@ -493,19 +576,28 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
     const d = wholeFile(file, 'not-text', 'the file contains NUL bytes: it is not a YAML text file', 'pass a YAML file; is this the right path?');
     return { diagnostics: [{ ...d, line: before.length, column: before[before.length - 1]!.length + 1 }] };
   }
-  if (text.trim() === '' || /^(\s*#[^\n]*\n?)*\s*$/.test(text)) {
+  if (onlyComments(text)) {
     return { diagnostics: [{ ...wholeFile(file, 'empty', 'the file is empty', 'start it with `version: 1` and a `namespaces:` list'), line: 1, column: 1 }] };
   }
 
   const loc = new Locator(file, text);
-  const doc = parseDocument(text, { lineCounter: loc.lc, prettyErrors: false, uniqueKeys: true, schema: 'core', merge: false });
+  const deep = nestingProblem(text);
+  if (deep !== undefined) {
+    // The parser fills the line table; this file never reaches it, so the lines up to `deep` are counted here.
+    loc.lc.addNewLine(0);
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', nl + 1)) {
+      loc.lc.addNewLine(nl + 1);
+      if (nl >= deep) break;
+    }
+    return { diagnostics: [loc.diag('error', 'too-deep', loc.at(deep, deep + 1, ''), `the document nests more than ${MAX_DEPTH} levels deep here`, 'a config nests a few levels (namespaces, an entry, endpoints, flags): check the brackets and indentation')] };
+  }
+  // Duplicate keys are found below with one set per mapping: yaml's own check
+  // (uniqueKeys) compares each key with every earlier one, quadratic in a mapping's size.
+  const doc = parseDocument(text, { lineCounter: loc.lc, prettyErrors: false, uniqueKeys: false, schema: 'core', merge: false });
   const diags: Diagnostic[] = [];
   for (const e of [...doc.errors, ...doc.warnings]) {
-    let message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    if (e.code === 'DUPLICATE_KEY') {
-      const key = /^("[^"\n]*"|'[^'\n]*'|[^:\n]*?)\s*:/.exec(text.slice(e.pos[0], e.pos[0] + 300))?.[1] ?? '?';
-      message = `duplicate key \`${key.replace(/^["']|["']$/g, '')}\` in this mapping`;
-    }
+    if (diags.length >= MAX_ERRORS) break;
+    const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     diags.push(loc.diag('error', `yaml-${e.code.toLowerCase().replace(/_/g, '-')}`, loc.at(e.pos[0], e.pos[1], ''), message, yamlErrorHint(e.code)));
   }
   if (diags.length) return { diagnostics: diags };
@@ -523,8 +615,45 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
     }
     return segs;
   };
+  const tagProblem = (node: YamlNode, ancestors: readonly unknown[]) => {
+    if (node.tag === undefined || CORE_TAGS.has(node.tag)) return undefined;
+    const r = node.range ?? [0, 1];
+    const tag = node.tag.replace(/^tag:yaml\.org,2002:/, '!!');
+    diags.push(loc.diag('error', 'unsupported-tag', loc.at(r[0], r[1], formatPath(pathOf(ancestors))), `the tag \`${tag}\` is not supported`, 'remove the tag; this format uses plain YAML values (strings, numbers, true/false, lists, mappings)'));
+    return diags.length >= MAX_ERRORS ? visit.BREAK : visit.SKIP;
+  };
   visit(doc, {
+    Map(_, map, ancestors) {
+      const bad = tagProblem(map as YamlNode, ancestors);
+      if (bad !== undefined) return bad;
+      if (map.items.length > MAX_KEYS_PER_MAPPING) {
+        const r = map.range ?? [0, 1];
+        diags.push(loc.diag('error', 'too-many-keys', loc.at(r[0], r[1], formatPath(pathOf(ancestors))), `this mapping has ${map.items.length} keys; at most ${MAX_KEYS_PER_MAPPING} are allowed`, 'a config mapping holds a few keys (rpFilter one per interface): is this the right file?'));
+        return visit.BREAK;
+      }
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key as YamlNode | null;
+        if (!key || !isScalar(key)) continue;
+        const name = String(key.value);
+        if (!seen.has(name)) {
+          seen.add(name);
+          continue;
+        }
+        const r = key.range ?? [0, 1];
+        diags.push(loc.diag('error', 'yaml-duplicate-key', loc.at(r[0], r[1], formatPath(pathOf(ancestors))), `duplicate key \`${name.length > 60 ? `${name.slice(0, 60)}…` : name}\` in this mapping`, yamlErrorHint('DUPLICATE_KEY')));
+        if (diags.length >= MAX_ERRORS) return visit.BREAK;
+      }
+      return undefined;
+    },
+    Seq(_, seq, ancestors) {
+      return tagProblem(seq as YamlNode, ancestors);
+    },
+    Scalar(_, scalar, ancestors) {
+      return tagProblem(scalar as YamlNode, ancestors);
+    },
     Pair(_, pair: Pair, ancestors) {
+      if (diags.length >= MAX_ERRORS) return visit.BREAK;
       const key = pair.key as YamlNode | null;
       const r = key?.range ?? (pair.value as YamlNode | null)?.range ?? [0, 1];
       // The path is computed only for a problem: it costs a scan of each list on the way.
@@ -561,9 +690,11 @@ export function parseConfigText(input: string | Uint8Array, file: string): Parse
 
   const parsed = configSchema.safeParse(js);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) diags.push(...issueToDiagnostic(issue, doc, js, loc));
+    // Each issue is positioned by a walk of the document: bounded, so a file with an error per line stays linear.
+    for (const issue of parsed.error.issues.slice(0, MAX_ERRORS)) diags.push(...issueToDiagnostic(issue, doc, js, loc));
     // `namespace:` already says "did you mean `namespaces`?"; "missing `namespaces`" would be noise.
-    const suggested = new Set(diags.filter((x) => x.code === 'unknown-key' && x.hint?.startsWith('did you mean')).map((x) => `${x.path.replace(/[^.[\]]+$/, '')}${/`(.+)`/.exec(x.hint!)?.[1]}`));
+    const parentPath = (p: string) => p.slice(0, Math.max(p.lastIndexOf('.'), p.lastIndexOf('[')) + 1);
+    const suggested = new Set(diags.filter((x) => x.code === 'unknown-key' && x.hint?.startsWith('did you mean')).map((x) => `${parentPath(x.path)}${/`(.+)`/.exec(x.hint!)?.[1]}`));
     return { diagnostics: diags.filter((x) => !(x.code === 'missing-key' && suggested.has(x.path))) };
   }
   const config = parsed.data;

@@ -22,7 +22,7 @@ export type Mode = 'enforce' | 'observe';
 
 /** What the daemon needs from the config loader. */
 export type ConfigLoad =
-  | { ok: true; config: Config; files: string[]; warnings: { message: string }[] }
+  | { ok: true; config: Config; files: string[]; warnings: { message: string }[]; hash?: string }
   | { ok: false; diagnostics: unknown[]; files: string[] };
 
 export interface ConflictFindingLike {
@@ -489,7 +489,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     }
     let hash: string;
     try {
-      hash = shortHash(await readConfigBytes(r.files));
+      // The loader's hash is of the bytes it parsed; reading the files again could hash a newer edit.
+      hash = r.hash !== undefined ? r.hash.slice(0, 12) : shortHash(await readConfigBytes(r.files));
     } catch {
       // A file vanished between load and hash (an update in progress): the next event reloads.
       hash = `gen${generation + 1}`;

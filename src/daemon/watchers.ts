@@ -5,7 +5,8 @@
 // over the old one (the visible `x.yaml` symlinks never change). Watching the
 // file itself misses both, so the directory holding it is watched and any event
 // on the file or on a `..`-prefixed entry means "read the config again"; the
-// reload compares content hashes, so a spurious trigger costs one read.
+// reload compares content hashes, so a spurious trigger costs one read. The
+// directory itself may be removed and made again; see watchConfig.
 import { type FSWatcher as FsWatcher, statSync, watch as fsWatch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -53,27 +54,78 @@ export async function watchConfig(path: string, onChange: (what: string) => void
     const first = rel.split('/')[0] ?? '';
     return first === name || first.startsWith('..');
   };
-  const w = watch(dir, {
-    ignoreInitial: true,
-    followSymlinks: false,
-    // `..data` plus the timestamped directory it points to.
-    depth: 1,
-    // chokidar's atomic mode holds back unlink events for 100 ms; the hash check
-    // already makes a delete+create pair harmless.
-    atomic: false,
-    persistent: true,
-  });
-  w.on('all', (event, p) => {
-    if (!relevant(p)) return;
-    last = `${event} ${p}`;
-    fire();
-  });
-  w.on('error', (e) => opts.onError?.(e as Error));
-  await ready(w);
+  const dirExists = () => {
+    try {
+      return statSync(dir).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  const startWatch = async (): Promise<FSWatcher> => {
+    const w = watch(dir, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      // `..data` plus the timestamped directory it points to.
+      depth: 1,
+      // chokidar's atomic mode holds back unlink events for 100 ms; the hash check
+      // already makes a delete+create pair harmless.
+      atomic: false,
+      persistent: true,
+    });
+    w.on('all', (event, p) => {
+      if (!relevant(p)) return;
+      last = `${event} ${p}`;
+      fire();
+    });
+    w.on('error', (e) => opts.onError?.(e as Error));
+    await ready(w);
+    return w;
+  };
+
+  // A watch dies with its directory: after `rm -rf D; mkdir D` (a checkout, a
+  // deploy tool) the new D would never be watched. The parent is watched for D
+  // itself (plain inotify, which reports nothing about D's content), and any
+  // change to it starts a new watch and reloads once the watch is in place, so
+  // a file written before that is not missed.
+  let closed = false;
+  let w: FSWatcher | undefined = await startWatch();
+  let chain: Promise<void> = Promise.resolve();
+  const rewatch = (why: string) => {
+    chain = chain
+      .then(async () => {
+        if (closed) return;
+        const old = w;
+        w = undefined;
+        await old?.close();
+        if (dirExists()) {
+          const nw = await startWatch();
+          if (closed) await nw.close();
+          else w = nw;
+        }
+        last = why;
+        fire();
+      })
+      .catch((e: unknown) => opts.onError?.(e as Error));
+  };
+  let parent: FsWatcher | undefined;
+  try {
+    const dirName = basename(dir);
+    parent = fsWatch(dirname(dir), { persistent: true }, (_event, file) => {
+      if (file === null || file === dirName) rewatch(`directory ${dir} replaced`);
+    });
+    parent.on('error', (e) => opts.onError?.(e));
+  } catch (e) {
+    // Without the parent (unreadable, or `/`), edits inside the directory are still seen.
+    opts.onError?.(e as Error);
+  }
   return {
     close: async () => {
+      closed = true;
       fire.cancel();
-      await w.close();
+      parent?.close();
+      await chain;
+      await w?.close();
+      w = undefined;
     },
   };
 }

@@ -33,7 +33,39 @@ function send(res: ServerResponse, code: number, type: string, body: string, hea
   res.end(head ? undefined : body);
 }
 
-export async function startHttpServer(listen: ListenAddress, src: HttpSources): Promise<{ server: Server; address: ListenAddress; close(): Promise<void> }> {
+/**
+ * Bounds on what a client may hold. Any local user can connect, so without
+ * them 200 connections sending a header byte now and then (slowloris) keep
+ * descriptors and memory forever. Probes and scrapes need one short request;
+ * reconciling never waits for this server.
+ */
+export interface HttpLimits {
+  /** Connections open at once; more are closed on accept. */
+  maxConnections: number;
+  /** From connect to the end of the request headers. */
+  headersTimeoutMs: number;
+  /** From connect to the end of the whole request. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection between requests. */
+  keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+};
+
+export async function startHttpServer(
+  listen: ListenAddress,
+  src: HttpSources,
+  limits: Partial<HttpLimits> = {},
+): Promise<{ server: Server; address: ListenAddress; close(): Promise<void> }> {
+  const lim = { ...DEFAULT_HTTP_LIMITS, ...limits };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) {
@@ -58,14 +90,25 @@ export async function startHttpServer(listen: ListenAddress, src: HttpSources): 
         return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /healthz /readyz /metrics /status\n', head);
     }
   };
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `error: ${(err as Error).message}\n`, false);
-      else res.destroy();
-    });
-  });
-  // Probes and scrapes are short; idle keep-alive sockets must not hold up shutdown.
-  server.keepAliveTimeout = 5000;
+  const server = createServer(
+    {
+      headersTimeout: lim.headersTimeoutMs,
+      requestTimeout: lim.requestTimeoutMs,
+      keepAliveTimeout: lim.keepAliveTimeoutMs,
+      // How often the two timeouts above are checked (default 30 s, longer than they are).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(lim.headersTimeoutMs / 4))),
+      maxHeaderSize: 8192,
+    },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `error: ${(err as Error).message}\n`, false);
+        else res.destroy();
+      });
+    },
+  );
+  server.maxConnections = lim.maxConnections;
+  server.timeout = lim.idleTimeoutMs;
+  server.maxHeadersCount = 50;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

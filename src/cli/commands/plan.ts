@@ -1,12 +1,10 @@
 // `plan` (and, through runPass, `apply`): load and validate the config, resolve it
 // for this node against the namespaces that exist (or those of a saved snapshot),
 // run one reconcile pass per namespace, print the diff and the operations.
-import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { formatDiagnostics, loadConfig, missingNamespaces, nodeName, resolveAll } from '../../config/index.js';
 import { globMatch, isGlob } from '../../core/glob.js';
 import { netnsPatternProblem } from '../../config/schema.js';
-import { parseLiveSnapshot } from '../../core/live-to-config.js';
 import type { DesiredNamespace, LiveNamespace } from '../../core/model.js';
 import {
   emptyResult,
@@ -16,7 +14,7 @@ import {
   type ReconcileResult,
 } from '../../apply/reconcile.js';
 import { createConflictGate } from '../../apply/conflict-gate.js';
-import { SnapshotKernel } from '../../apply/snapshot-kernel.js';
+import { readSnapshotFile, SnapshotKernel } from '../../apply/snapshot-kernel.js';
 import type { CliIO } from '../io.js';
 import { UsageError } from '../io.js';
 import { renderText, toJsonDoc, type NamespaceReport } from '../format-plan.js';
@@ -42,17 +40,11 @@ function netnsSelected(pattern: string | undefined, name: string): boolean {
   return isGlob(pattern) ? name !== 'host' && globMatch(pattern, name) : pattern === name;
 }
 
-function readSnapshot(path: string): LiveNamespace[] {
-  let text: string;
+async function readSnapshot(path: string, shown: string): Promise<LiveNamespace[]> {
   try {
-    text = readFileSync(path, 'utf8');
+    return (await readSnapshotFile(path, shown)).namespaces;
   } catch (e) {
-    throw new UsageError(`--live ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  try {
-    return parseLiveSnapshot(text).namespaces;
-  } catch (e) {
-    throw new UsageError(`--live ${path}: ${(e as Error).message}`);
+    throw new UsageError((e as Error).message);
   }
 }
 
@@ -80,7 +72,7 @@ export async function runPass(
   }
   if (loaded.warnings.length) io.stderr.write(formatDiagnostics(loaded.warnings, { color: io.stderr.isTTY === true }));
 
-  const snapshot = opts.live !== undefined ? readSnapshot(resolvePath(io.cwd, opts.live)) : undefined;
+  const snapshot = opts.live !== undefined ? await readSnapshot(resolvePath(io.cwd, opts.live), opts.live) : undefined;
   const existing = snapshot ? snapshot.map((s) => s.netns) : await listExisting();
   const desired: DesiredNamespace[] = resolveAll(loaded.config, node, existing).filter((d: DesiredNamespace) =>
     netnsSelected(opts.netns, d.netns),
