@@ -1,4 +1,4 @@
-// The in-process cold pass alone (issue 9): reconcileAll over a fleet reset to a
+// The in-process cold pass alone: reconcileAll over a fleet reset to a
 // new namespace's MPTCP state, with cached handles, as the daemon meets a fleet of
 // fresh namespaces. Faster to iterate on than the whole `npm run bench`; the same
 // fixture and the same iproute2 check after every timed pass.

@@ -1,5 +1,5 @@
 // `plan` against saved snapshots (no kernel, no root needed): the JSON contract of
-// DESIGN.md §3, the text report, colour only on a TTY, and the exit codes.
+// README.md#commands, the text report, colour only on a TTY, and the exit codes.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +74,7 @@ async function cli(argv: string[], tty = false) {
 }
 
 describe('plan --live', () => {
-  it('prints the DESIGN.md §3 JSON shape', async () => {
+  it('prints the README.md#commands JSON shape', async () => {
     const r = await cli(['plan', '-f', cfg, '--live', snapshot, '-o', 'json']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);

@@ -39,7 +39,7 @@ const host = (body: string) => `version: 1\nnamespaces:\n  - netns: host\n${body
 const eps = (...items: string[]) => host(`    endpoints:\n${items.map((i) => `      - ${i}\n`).join('')}`);
 
 describe('valid files', () => {
-  it('accepts the DESIGN.md example', () => {
+  it('accepts the design document example', () => {
     const text = `version: 1
 namespaces:
   - netns: host

@@ -1,6 +1,6 @@
 // deploy/kubernetes: every manifest is valid against the Kubernetes API schemas,
 // the kustomizations build, the overlays change what they claim, and the
-// DaemonSet carries what a node agent of this kind needs (DESIGN.md §6).
+// DaemonSet carries what a node agent of this kind needs (docs/design.md#operation).
 import { BlockList, isIP } from 'node:net';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Golden bytes of the hand-written mptcp_pm codec (KERNEL.md §1). Pure: no kernel.
+// Golden bytes of the hand-written mptcp_pm codec (docs/kernel-notes.md#wire-format). Pure: no kernel.
 import { describe, expect, it } from 'vitest';
 import {
   ADDR_ATTRS,
@@ -20,7 +20,7 @@ const hex = (s: string) => Buffer.from(s.replace(/[\s|]/g, ''), 'hex');
 const fam = { id: 28, version: 1, groups: {} };
 
 describe('mptcp_pm codec', () => {
-  it('decodes the dump entry of KERNEL.md §1 into the endpoint ip shows', () => {
+  it('decodes the dump entry of docs/kernel-notes.md#wire-format into the endpoint ip shows', () => {
     const entry = hex('2c 00 01 80 | 06 00 01 00 02 00 00 00 | 06 00 05 00 00 00 00 00 | 05 00 02 00 01 00 00 00 | 08 00 06 00 02 00 00 00 | 08 00 03 00 c0 00 02 01');
     // The doc's entry: FAMILY=2, PORT=0, ID=1, FLAGS=0x2, ADDR4=192.0.2.1 (no IF_IDX: it is 0).
     expect(decodeEndpointMessage(entry, 0, entry.length)).toEqual({ id: 1, family: 4, address: '192.0.2.1', flags: ['subflow'] });

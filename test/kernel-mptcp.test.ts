@@ -111,7 +111,7 @@ describe('mptcp_pm endpoints and limits', () => {
       { address: '198.51.100.2', id: 22, subflow: true },
     ]);
     // iproute2 6.1 knows only signal..fullmesh; it shows the other bits as rawflags.
-    // Whether the kernel keeps the unknown 0x80 depends on the kernel (KERNEL.md §1):
+    // Whether the kernel keeps the unknown 0x80 depends on the kernel (docs/kernel-notes.md#wire-format):
     // ours must show exactly what ip shows.
     const ours = await k.dumpEndpoints();
     const lam = ours.find((e) => e.address === '198.51.100.2')!;

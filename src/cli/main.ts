@@ -1,4 +1,4 @@
-// Argument parsing for every command (DESIGN.md §3, the contract). Each command
+// Argument parsing for every command (README.md#commands, the contract). Each command
 // lives in commands/<name>.ts and is imported only when used, which keeps the
 // start-up of a one-shot command short.
 import { Command, CommanderError, Option } from 'commander';

@@ -1,4 +1,4 @@
-// Which node this process is (DESIGN.md §3): --node, else NODE_NAME (set from the
+// Which node this process is (README.md#commands): --node, else NODE_NAME (set from the
 // Kubernetes downward API in the DaemonSet), else the hostname.
 import { hostname } from 'node:os';
 

@@ -1,4 +1,4 @@
-// The effective desired state of a node, as a config file (DESIGN.md §2: "render
+// The effective desired state of a node, as a config file (docs/design.md#the-config-contract: "render
 // prints the result, so a merge is never a surprise"). Pure.
 //
 // Layout that keeps resolution identical for every concrete namespace name:

@@ -1,4 +1,4 @@
-// The desired-state file format (DESIGN.md §2). This zod schema is the single
+// The desired-state file format (docs/design.md#the-config-contract). This zod schema is the single
 // source of the config types (z.infer below) and of schemas/*.schema.json.
 // Rules that span several keys of one endpoint live in superRefine so that the
 // error points at the endpoint; rules that span a whole namespace after merging

@@ -1,4 +1,4 @@
-// Conflict detection with other MPTCP managers (DESIGN.md §5): the thin reader
+// Conflict detection with other MPTCP managers (docs/design.md#conflicts-with-other-managers): the thin reader
 // (procfs, /etc) and the pure parts, re-exported for the daemon, apply and doctor.
 //
 // Per pass: scan = await scanManagerProcesses(); configs = await readManagerConfigs();

@@ -1,4 +1,4 @@
-// Address identity as the kernel sees it (KERNEL.md §2): IPv4 and v4-mapped IPv6
+// Address identity as the kernel sees it (docs/kernel-notes.md#commands): IPv4 and v4-mapped IPv6
 // compare equal, IPv6 text forms are many. Everything compares canonical forms.
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import type { Family } from './model.js';

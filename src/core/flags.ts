@@ -14,7 +14,7 @@ export type FlagName = (typeof ENDPOINT_FLAGS)[number]['name'];
 
 export const KNOWN_FLAG_MASK = ENDPOINT_FLAGS.reduce((m, f) => m | f.bit, 0);
 
-/** Flags SET_FLAGS changes in place; the kernel sets both absolutely (KERNEL.md §2). */
+/** Flags SET_FLAGS changes in place; the kernel sets both absolutely (docs/kernel-notes.md#commands). */
 export const MUTABLE_FLAGS: readonly FlagName[] = ['backup', 'fullmesh'];
 
 export function flagsFromBits(bits: number): { flags: FlagName[]; unknown: number } {

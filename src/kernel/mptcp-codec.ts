@@ -1,4 +1,4 @@
-// The mptcp_pm generic netlink attribute codec (KERNEL.md §1), one table per
+// The mptcp_pm generic netlink attribute codec (docs/kernel-notes.md#wire-format), one table per
 // attribute set. Everything that turns kernel attributes into LiveEndpoint or an
 // EndpointSpec into attributes goes through these tables: an attribute that is
 // not set is left out (never sent as zero), and a short attribute is an error.
@@ -32,7 +32,7 @@ export function attrTable(name: string, attrs: AttrSpec[]): AttrTable {
   };
 }
 
-/** MPTCP_PM_ADDR_ATTR_*; PORT is host byte order (KERNEL.md §1), IF_IDX signed. */
+/** MPTCP_PM_ADDR_ATTR_*; PORT is host byte order (docs/kernel-notes.md#wire-format), IF_IDX signed. */
 export const ADDR_ATTRS = attrTable('mptcp_pm address', [
   { type: 1, name: 'family', kind: 'u16' },
   { type: 2, name: 'id', kind: 'u8' },
