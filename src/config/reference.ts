@@ -74,7 +74,7 @@ const DEFAULTS: Record<string, string> = {
   'namespaces[].endpoints[].dev': 'none',
   'namespaces[].endpoints[].family': '`any`',
   'namespaces[].endpoints[].port': 'no port',
-  'namespaces[].endpoints[].id': 'picked by the kernel',
+  'namespaces[].endpoints[].id': 'the file-order id',
   'namespaces[].endpoints[].flags': '`[]`',
 };
 

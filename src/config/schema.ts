@@ -163,7 +163,7 @@ export const endpointSchema = z
       .min(1)
       .max(255)
       .optional()
-      .describe('Pin the kernel endpoint id (1..255). Without it the kernel picks one.'),
+      .describe('Pin the kernel endpoint id (1..255). Without it, apply names the id that adding the endpoints in file order would get on a fresh namespace, the same on every node.'),
     flags: z
       .array(z.enum(CONFIG_FLAG_NAMES))
       .meta({ uniqueItems: true })
