@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { interfaceNameProblem, netnsPatternProblem } from '../config/schema.js';
+import { interfaceNameProblem, netnsPatternProblem } from '../core/names.js';
 import { isGlob } from '../core/glob.js';
 import type { LiveLink } from '../core/model.js';
 import { KernelError } from './api.js';
