@@ -5,7 +5,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ip, ipEndpoints, ipLimits, requireRoot, sh, uniqueName, veth } from './helpers/netns.js';
-import { DaemonConflicts } from '../src/daemon/conflicts.js';
+import { ConflictChecker } from '../src/apply/conflict-gate.js';
 import { daemonTestScope, eventually, metrics, metricValue, tempDir, type Sample } from './helpers/daemon.js';
 
 const scope = daemonTestScope('wd');
@@ -181,7 +181,7 @@ namespaces:
 `);
       await eventually('fake mptcpd running', () => sh('pgrep', ['-x', 'mptcpd']).trim() !== '');
       // An empty /etc: only the running process counts as evidence.
-      const d = await start(file, { conflicts: new DaemonConflicts({ procRoot: '/proc', etcRoot: t.dir }) });
+      const d = await start(file, { conflicts: new ConflictChecker({ procRoot: '/proc', etcRoot: t.dir, evidenceMaxAgeMs: 30_000, detectFights: true, tolerateConfigErrors: true }) });
       const m = await metrics(d.url);
       expect(metricValue(m, 'mptcp_reconciler_conflict', { netns: ns, manager: 'mptcpd' })).toBe(1);
       expect(metricValue(m, 'mptcp_reconciler_passes_total', { result: 'conflict' })).toBeGreaterThanOrEqual(1);

@@ -1,7 +1,7 @@
 // A NamespaceKernel over a saved `show -o json` snapshot, for `plan --live`: the
 // same reconcile code plans against it, without root and without any socket.
 // Every write refuses, so a bug can never turn a review into a change.
-import type { Limits, LiveSelection, NamespaceKernel } from './../kernel/api.js';
+import type { KernelWriteResult, Limits, LiveFingerprint, LiveSelection, NamespaceKernel } from './../kernel/api.js';
 import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 
@@ -53,6 +53,12 @@ export class SnapshotKernel implements NamespaceKernel {
   async readLive(_select?: LiveSelection): Promise<LiveNamespace> {
     // The whole snapshot: unselected parts are simply not compared by the planner.
     return structuredClone(this.live);
+  }
+  async readLiveIfChanged(select: LiveSelection): Promise<{ live: LiveNamespace; fingerprint: LiveFingerprint }> {
+    return { live: await this.readLive(select), fingerprint: { bytes: new Uint8Array() } };
+  }
+  async runBatch(): Promise<KernelWriteResult[]> {
+    readOnly('write endpoints');
   }
   close(): void {}
 }

@@ -10,10 +10,12 @@ import type { Config } from '../config/schema.js';
 import type { DesiredNamespace, NamespaceResult, Operation } from '../core/model.js';
 import type { NamespaceKernel } from '../kernel/api.js';
 import type { EventSocket, EventSocketHandlers } from '../kernel/events.js';
-import type { Logger } from '../log.js';
+import { errorFields, type Logger } from '../log.js';
 import { startHttpServer, type ListenAddress } from '../http/server.js';
 import type { ConflictGate, Logger as PassLogger } from '../apply/reconcile.js';
-import type { DaemonConflicts, PassConflicts } from './conflicts.js';
+import type { ConflictChecker } from '../apply/conflict-gate.js';
+import { PassMemo } from '../apply/pass-memo.js';
+import { describeOperation } from '../core/vocabulary.js';
 import { DaemonMetrics, type PassResultLabel } from './metrics.js';
 import { Scheduler, type BackoffOptions } from './scheduler.js';
 import { watchConfig, watchNetnsDir, type Watcher } from './watchers.js';
@@ -44,6 +46,7 @@ export interface ReconcileCall {
   logger: PassLogger;
   signal: AbortSignal;
   conflictGate?: ConflictGate;
+  memo: PassMemo;
 }
 
 /** The pieces the loop drives; the real ones are in deps.ts, tests may inject fakes. */
@@ -80,7 +83,9 @@ export interface DaemonOptions {
   /** Debounce of file-system triggers (ms). */
   debounceMs?: number;
   /** Conflict detection with other managers; without it nothing is checked. */
-  conflicts?: DaemonConflicts;
+  conflicts?: ConflictChecker;
+  /** What the last converged pass of each namespace concluded (default: a new one). */
+  memo?: PassMemo;
 }
 
 export interface NamespaceStatus {
@@ -131,6 +136,7 @@ export interface Daemon {
   /** The HTTP address actually bound (port 0 picks one). */
   address(): ListenAddress | undefined;
   metrics: DaemonMetrics;
+  memo: PassMemo;
   /** Resolves when no pass runs or waits (except namespaces in backoff). For tests. */
   whenIdle(): Promise<void>;
 }
@@ -176,23 +182,6 @@ function passLabel(mode: Mode, r: PassResult, deferred: boolean): PassResultLabe
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
-export function describeOperation(op: Operation): string {
-  switch (op.op) {
-    case 'add':
-    case 'delete':
-    case 'set-flags': {
-      const ep = op.endpoint;
-      return `${op.op} ${ep.address}${ep.port ? ` port ${ep.port}` : ''}${op.op === 'add' ? '' : ` id ${op.id}`}`;
-    }
-    case 'set-limits':
-      return `set-limits${op.subflows !== undefined ? ` subflows ${op.subflows}` : ''}${op.addAddrAccepted !== undefined ? ` add_addr_accepted ${op.addAddrAccepted}` : ''}`;
-    case 'set-sysctl':
-      return `set-sysctl ${op.sysctl}=${String(op.value)}`;
-    case 'set-rp-filter':
-      return `set-rp-filter ${op.iface}=${op.value}`;
-  }
-}
-
 /**
  * One pass's logger: a pino child (every line carries passId and netns), made only
  * when a line is written. Most resync passes write none, and a child serialises
@@ -219,6 +208,7 @@ function passLogger(log: Logger, bindings: { passId: string; netns: string }): P
 export function startDaemon(opts: DaemonOptions): Daemon {
   const { deps, logger: log } = opts;
   const metrics = new DaemonMetrics();
+  const memo = opts.memo ?? new PassMemo();
   const abort = new AbortController();
   const handles = new Map<string, Handles>();
   const nsStatus = new Map<string, NamespaceStatus>();
@@ -252,7 +242,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     run: (ns, reasons) => runPass(ns, reasons),
     concurrency: opts.concurrency ?? 8,
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
-    onCrash: (ns, err) => log.error({ netns: ns, err }, 'pass crashed (a bug); retrying with backoff'),
+    onCrash: (ns, err) => log.error({ netns: ns, ...errorFields(err) }, 'pass crashed (a bug); retrying with backoff'),
   });
 
   function statusOf(ns: string): NamespaceStatus {
@@ -296,7 +286,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         scheduler.mark(ns, 'rtnl-overflow');
       },
       onError: (err) => {
-        log.warn({ netns: ns, err }, 'rtnetlink event socket failed; reopening it on the next pass');
+        log.warn({ netns: ns, ...errorFields(err) }, 'rtnetlink event socket failed; reopening it on the next pass');
         const h = handles.get(ns);
         h?.events?.close();
         if (h) delete h.events;
@@ -334,7 +324,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     const started = performance.now();
     let result: PassResult;
     let crashed: unknown;
-    const pc: PassConflicts = { conflicts: [], deferred: false };
+    const pc = { deferred: false };
     let mode = opts.mode;
     // A fight (someone keeps undoing us) backs off: the pass still reads and reports, but writes nothing.
     if (opts.conflicts && mode === 'enforce' && !opts.conflicts.mayApply(ns)) {
@@ -348,12 +338,13 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         return {};
       }
       const kernel = h.identity ? deps.openNamespace(ns, h.identity) : deps.openNamespace(ns);
-      const gate = opts.conflicts && h.identity ? opts.conflicts.gate(ns, h.identity, ns === 'host', pc) : undefined;
+      const gate = opts.conflicts && h.identity ? opts.conflicts.gate(h.identity) : undefined;
       result = await deps.reconcile(kernel, want, {
         mode,
         passId,
         logger: plog,
         signal: abort.signal,
+        memo,
         ...(gate ? { conflictGate: gate } : {}),
       });
     } catch (err) {
@@ -372,7 +363,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     if (!desired.has(ns)) return {};
 
     const label = passLabel(opts.mode, result, pc.deferred);
-    const conflicts: ConflictFindingLike[] = opts.conflicts ? pc.conflicts : (result.conflicts ?? []);
+    const conflicts: ConflictFindingLike[] = result.conflicts ?? [];
     const activeManagers = [...new Set(conflicts.filter((c) => (c as { active?: boolean }).active !== false).map((c) => c.manager))];
     if (crashed === undefined) opts.conflicts?.record(ns, result.applied === true && mode === 'enforce', result.operations, activeManagers[0]);
     metrics.passes.inc({ result: label });
@@ -399,7 +390,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     else delete st.firstDifference;
 
     if (opts.mode === 'observe') {
-      for (const o of result.operations) plog.info({ op: o.op, what: describeOperation(o), reason: o.reason, disruptive: o.disruptive }, 'would apply (observe mode)');
+      for (const o of result.operations) plog.info({ op: o.op, what: describeOperation(o, 'full'), reason: o.reason, disruptive: o.disruptive }, 'would apply (observe mode)');
     }
     // Resync passes that find nothing would fill the log of a large fleet every few seconds (debug only).
     const quiet = crashed === undefined && label === 'converged' && reasons.every((r) => r === 'resync');
@@ -420,7 +411,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       ...(pc.deferred ? { deferred: 'a fight with another manager is backing off' } : {}),
       ...(activeManagers.length ? { conflictsWith: activeManagers } : {}),
     };
-    if (crashed !== undefined) plog.error({ ...line, err: crashed }, 'pass failed');
+    if (crashed !== undefined) plog.error({ ...line, ...errorFields(crashed) }, 'pass failed');
     else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
     else if (quiet) plog.debug(line, 'pass');
     else plog.info(line, 'pass');
@@ -633,6 +624,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     reload,
     address: () => http?.address,
     metrics,
+    memo,
     whenIdle: () => scheduler.whenIdle(),
   };
 }

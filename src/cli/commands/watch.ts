@@ -3,7 +3,7 @@
 // src/daemon so that tests can start it in-process.
 import { nodeName } from '../../config/index.js';
 import { DaemonStartError, startDaemon, type Daemon, type Mode } from '../../daemon/daemon.js';
-import { DaemonConflicts } from '../../daemon/conflicts.js';
+import { ConflictChecker } from '../../apply/conflict-gate.js';
 import { realDeps } from '../../daemon/deps.js';
 import { formatDuration, parseDuration } from '../../daemon/duration.js';
 import { parseListen } from '../../http/server.js';
@@ -38,7 +38,7 @@ export function startWatch(raw: Record<string, unknown>, io: CliIO): Daemon {
   const node = nodeName({ node: o.node }, io.env);
   const logger = createLogger({ level });
   logger.info({ resync: formatDuration(resyncMs) }, 'starting');
-  const conflicts = new DaemonConflicts({ procRoot: o.procRoot ?? '/proc', etcRoot: o.etcRoot ?? '/etc' });
+  const conflicts = new ConflictChecker({ procRoot: o.procRoot ?? '/proc', etcRoot: o.etcRoot ?? '/etc', evidenceMaxAgeMs: 30_000, detectFights: true, tolerateConfigErrors: true });
   return startDaemon({ file: o.file, node, mode, resyncMs, listen, logger, deps: realDeps(), conflicts });
 }
 
