@@ -64,12 +64,16 @@ namespaces:
     expect(st.namespaces[ns]).toMatchObject({ converged: true, pendingOperations: [], errors: [], conflicts: [] });
     expect(Date.parse(st.namespaces[ns]!.lastPass)).not.toBeNaN();
 
-    // Every log line of a pass carries its pass id; a pass that changed something says so.
+    // Every log line of a pass carries its pass id and namespace, once each (d.lines()
+    // parses every line strictly: a key twice fails); a pass that changed something says so.
     const passLines = d.lines().filter((l) => l.msg === 'pass' && l.netns === ns);
     expect(passLines.some((l) => l.result === 'changed')).toBe(true);
     const changeLines = d.lines().filter((l) => l.msg === 'change applied');
     expect(changeLines.length).toBeGreaterThanOrEqual(3);
-    for (const l of [...passLines, ...changeLines]) expect(l.passId).toMatch(/^[0-9a-f]{8}$/);
+    for (const l of [...passLines, ...changeLines]) {
+      expect(l.passId).toMatch(/^[0-9a-f]{8}$/);
+      expect(l.netns).toBe(ns);
+    }
 
     // Read-only: nothing but GET/HEAD.
     expect((await fetch(`${d.url}/status`, { method: 'POST' })).status).toBe(405);
