@@ -5,6 +5,7 @@ import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
 import { FingerprintBuilder } from './fingerprint.js';
+import { type EventSocket, type EventSocketHandlers, openEventSocket } from './events.js';
 import { MaxAge } from '../core/max-age.js';
 import type { EndpointRequest } from './mptcp-codec.js';
 import {
@@ -41,6 +42,13 @@ class KernelNamespace implements NamespaceKernel {
   // or ends DAD; RTM_NEWNETCONF when an rp_filter value changes), while endpoints,
   // limits and net.mptcp.* change silently and are read every time.
   private linkWatch: NlSocket | undefined;
+  // The daemon's change feed (subscribe): one rtnetlink subscription per
+  // namespace that both marks the namespace for a pass and drops what is kept
+  // here. While it is open the watch socket above is closed: a notification
+  // not yet delivered when a pass reads is delivered after it, and then drops
+  // the kept values and asks for the next pass.
+  private feed: EventSocket | undefined;
+  private feedSaw = false;
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
   private rpCache: { key: string; values: Record<string, number> } | undefined;
@@ -111,8 +119,49 @@ class KernelNamespace implements NamespaceKernel {
   }
 
 
+  /** Opens the change feed; `handlers` see every notification after the kept values are dropped. */
+  subscribe(handlers: EventSocketHandlers): EventSocket {
+    this.feed?.close();
+    const saw = () => {
+      this.feedSaw = true;
+    };
+    const sock = openEventSocket(this.netns, (fn) => this.enter(fn), {
+      onEvents: (events) => {
+        saw();
+        handlers.onEvents(events);
+      },
+      onOverflow: () => {
+        saw();
+        handlers.onOverflow();
+      },
+      onError: (err) => {
+        saw();
+        handlers.onError?.(err);
+      },
+    });
+    this.feed = sock;
+    this.linkWatch?.close();
+    this.linkWatch = undefined;
+    // Nothing kept from before the subscription can be vouched for.
+    this.dropWatched();
+    return {
+      netns: this.netns,
+      close: () => {
+        sock.close();
+        if (this.feed !== sock) return;
+        this.feed = undefined;
+        this.dropWatched();
+      },
+    };
+  }
+
   /** Drops what the kept lists and values say when a notification (or a lost one) came since the last drain. */
   private drainWatch(): void {
+    if (this.feed) {
+      if (this.feedSaw || !KEEP_WATCHED.fresh(this.watchedSince)) this.dropWatched();
+      this.feedSaw = false;
+      return;
+    }
     if (!this.linkWatch) {
       this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
       for (const g of Object.values(RTNLGRP)) this.linkWatch.joinGroup(g);
@@ -274,6 +323,8 @@ class KernelNamespace implements NamespaceKernel {
     this.rtnlSock?.close();
     this.linkWatch?.close();
     this.linkWatch = undefined;
+    this.feed?.close();
+    this.feed = undefined;
     this.dropWatched();
     this.sysctl.close();
     this.genlSock = undefined;
@@ -309,6 +360,15 @@ export function openNamespace(name: string, known?: NetnsIdentity): NamespaceKer
     cache.set(name, ns);
   }
   return ns;
+}
+
+/**
+ * The change feed of namespace `name` (its cached handle): rtnetlink
+ * notifications of links, addresses and rp_filter, which also drop the handle's
+ * kept values. Closed with the handle.
+ */
+export function subscribeNamespace(name: string, known: NetnsIdentity | undefined, handlers: EventSocketHandlers): EventSocket {
+  return (openNamespace(name, known) as KernelNamespace).subscribe(handlers);
 }
 
 /** Closes and forgets the cached handle of `name` (e.g. when its namespace is gone). */
