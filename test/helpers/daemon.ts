@@ -41,21 +41,7 @@ export async function startTestDaemon(file: string, o: Partial<DaemonOptions> = 
   };
 }
 
-/** Polls `cond` every 20 ms until it holds; fails after `limitMs` (a functional bound, not a benchmark). */
-export async function eventually<T>(what: string, cond: () => T | Promise<T>, limitMs = 5000): Promise<NonNullable<T>> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await cond();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`not within ${limitMs} ms: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { eventually } from './wait.js';
 
 export interface Sample {
   name: string;
