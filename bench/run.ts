@@ -12,7 +12,8 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { passMemoStats, reconcileAll } from '../src/apply/reconcile.js';
+import { reconcileAll } from '../src/apply/reconcile.js';
+import { PassMemo } from '../src/apply/pass-memo.js';
 import { loadConfig, resolveAll } from '../src/config/index.js';
 import type { DesiredNamespace } from '../src/core/model.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
@@ -138,10 +139,14 @@ async function desiredFor(cfgPath: string): Promise<DesiredNamespace[]> {
   return resolveAll(loaded.config, 'bench', listNamespaces());
 }
 
+// The memo a daemon owns for its lifetime; the in-process passes share it as the daemon's would.
+const memo = new PassMemo();
+const passMemoStats = memo.stats;
+
 async function timedPass(desired: DesiredNamespace[], what: string): Promise<number> {
   const existing = listNamespaces();
   const t0 = now();
-  const results = await reconcileAll(desired, { mode: 'enforce', existing, openNamespace, concurrency: 8 });
+  const results = await reconcileAll(desired, { mode: 'enforce', existing, openNamespace, concurrency: 8, memo });
   const ms = now() - t0;
   const bad = results.filter((r) => !r.converged || r.errors.length > 0);
   if (bad.length) throw new Error(`${what}: ${bad.length} namespaces not converged: ${JSON.stringify(bad[0])}`);
@@ -343,7 +348,7 @@ async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string
       renameSync(tmp, cfg);
       const all = await pollUntil(t, 10_000, 'config edit', async () => {
         for (const k of left) {
-          if ((await k.getLimits()).subflows === subflows) {
+          if ((await k.readLive({ limits: true })).limits.subflows === subflows) {
             left.delete(k);
             if (!first) first = now() - t;
           }

@@ -26,3 +26,17 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     opts.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
+
+// Errors the system produces in normal operation (a namespace deleted under us,
+// no privilege, a busy kernel): the message, op and errno name say everything, a
+// stack trace would only bury them. Anything else is a bug and keeps its stack.
+const EXPECTED_ERRNOS = new Set(['ENOENT', 'EPERM', 'EACCES', 'ESTALE', 'EBUSY', 'EAGAIN', 'ENOBUFS', 'ENODEV', 'EEXIST', 'EINVAL', 'ESRCH', 'ENETDOWN']);
+
+/** Log fields for an error: `err` with the stack only when the error is unexpected. */
+export function errorFields(err: unknown): Record<string, unknown> {
+  const e = err as (Error & { code?: unknown; op?: unknown; errno?: unknown }) | undefined;
+  if (e instanceof Error && typeof e.code === 'string' && EXPECTED_ERRNOS.has(e.code)) {
+    return { err: e.message, errno: e.code, ...(typeof e.op === 'string' ? { op: e.op } : {}) };
+  }
+  return { err };
+}

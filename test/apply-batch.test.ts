@@ -25,7 +25,7 @@ function spy(k: NamespaceKernel, before?: (writes: readonly KernelWrite[], call:
         return async (writes: readonly KernelWrite[]) => {
           before?.(writes, batches.length);
           batches.push(writes.map((w) => (w.op === 'add' ? `add ${w.endpoint.address}` : w.op === 'set-limits' ? 'set-limits' : `${w.op} ${w.id}`)));
-          return target.runBatch!(writes);
+          return target.runBatch(writes);
         };
       }
       const v = Reflect.get(target, prop, recv) as unknown;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { reconcileAll, reconcileNamespace, type ReconcileOptions } from '../src/apply/reconcile.js';
 import type { DesiredNamespace } from '../src/core/model.js';
 import { declaredScope, decide } from '../src/conflicts/index.js';
-import { KernelError, type NamespaceKernel } from '../src/kernel/api.js';
+import { KernelError, type KernelWrite, type KernelWriteResult, type NamespaceKernel } from '../src/kernel/api.js';
 import { closeNamespace, openNamespace } from '../src/kernel/namespace.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, uniqueName } from './helpers/netns.js';
 
@@ -29,14 +29,20 @@ function desired(netns: string, over: Partial<DesiredNamespace>): DesiredNamespa
 }
 
 /**
- * The real handle with some calls wrapped. Without runBatch (unless wrapped too)
- * the engine writes through the per-operation calls, so the wrapped ones see every write.
+ * The real handle; `hook` sees each mptcp_pm write just before its batch goes to
+ * the kernel, and may answer it instead of the kernel (a forced error).
  */
-function wrap(k: NamespaceKernel, over: Partial<NamespaceKernel>): NamespaceKernel {
+function beforeWrites(k: NamespaceKernel, hook: (w: KernelWrite) => KernelWriteResult | void): NamespaceKernel {
   return new Proxy(k, {
     get(target, prop, recv) {
-      if (prop in over) return (over as Record<string | symbol, unknown>)[prop];
-      if (prop === 'runBatch') return undefined;
+      if (prop === 'runBatch') {
+        return async (writes: readonly KernelWrite[]) => {
+          const forced = writes.map((w) => hook(w) ?? undefined);
+          const answers = await target.runBatch(writes.filter((_, i) => forced[i] === undefined));
+          let next = 0;
+          return forced.map((f) => f ?? answers[next++]!);
+        };
+      }
       const v = Reflect.get(target, prop, recv) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -49,12 +55,9 @@ describe('reconcileNamespace', () => {
   it('an add that loses a race to an identical endpoint (EEXIST) is fine because verify converges', async () => {
     const a = ns();
     const real = openNamespace(a);
-    const k = wrap(real, {
-      addEndpoint: async (ep) => {
-        // The racer's own id: the planner names the id of every add, and a clash there would be EBUSY.
-        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, 'id', '50', ...ep.flags);
-        return real.addEndpoint(ep);
-      },
+    const k = beforeWrites(real, (w) => {
+      // The racer's own id: the planner names the id of every add, and a clash there would be EBUSY.
+      if (w.op === 'add') ip('-n', a, 'mptcp', 'endpoint', 'add', w.endpoint.address, 'id', '50', ...w.endpoint.flags);
     });
     const r = await reconcileNamespace(k, desired(a, { endpoints: [{ address: '192.0.2.60', flags: ['signal'] }] }), enforce);
     expect(r.converged).toBe(true);
@@ -67,11 +70,8 @@ describe('reconcileNamespace', () => {
   it('an add that loses a race to a different endpoint is a failure named by verify', async () => {
     const a = ns();
     const real = openNamespace(a);
-    const k = wrap(real, {
-      addEndpoint: async (ep) => {
-        ip('-n', a, 'mptcp', 'endpoint', 'add', ep.address, 'id', '50', 'subflow');
-        return real.addEndpoint(ep);
-      },
+    const k = beforeWrites(real, (w) => {
+      if (w.op === 'add') ip('-n', a, 'mptcp', 'endpoint', 'add', w.endpoint.address, 'id', '50', 'subflow');
     });
     const r = await reconcileNamespace(k, desired(a, { endpoints: [{ address: '192.0.2.61', flags: ['signal'] }] }), enforce);
     expect(r.converged).toBe(false);
@@ -84,11 +84,8 @@ describe('reconcileNamespace', () => {
     const a = ns();
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.62', 'id', '9', 'subflow');
     const real = openNamespace(a);
-    const k = wrap(real, {
-      deleteEndpoint: async (id) => {
-        ip('-n', a, 'mptcp', 'endpoint', 'delete', 'id', String(id));
-        return real.deleteEndpoint(id);
-      },
+    const k = beforeWrites(real, (w) => {
+      if (w.op === 'delete') ip('-n', a, 'mptcp', 'endpoint', 'delete', 'id', String(w.id));
     });
     const r = await reconcileNamespace(k, desired(a, { endpoints: [{ address: '192.0.2.62', flags: ['signal'] }] }), enforce);
     expect(r.operations.map((o) => [o.op, o.result])).toEqual([
@@ -104,10 +101,8 @@ describe('reconcileNamespace', () => {
     const a = ns();
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.63', 'subflow');
     const real = openNamespace(a);
-    const k = wrap(real, {
-      deleteEndpoint: async () => {
-        throw new KernelError({ op: 'DEL_ADDR id 1', netns: a, errno: 16, code: 'EBUSY', retryable: true });
-      },
+    const k = beforeWrites(real, (w) => {
+      if (w.op === 'delete') return { ok: false, error: new KernelError({ op: 'DEL_ADDR id 1', netns: a, errno: 16, code: 'EBUSY', retryable: true }) };
     });
     const r = await reconcileNamespace(
       k,
@@ -130,11 +125,8 @@ describe('reconcileNamespace', () => {
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.64', 'subflow');
     const stop = new AbortController();
     const real = openNamespace(a);
-    const k = wrap(real, {
-      deleteEndpoint: async (id) => {
-        stop.abort(); // SIGTERM arrives while the delete is in flight
-        return real.deleteEndpoint(id);
-      },
+    const k = beforeWrites(real, (w) => {
+      if (w.op === 'delete') stop.abort(); // SIGTERM arrives while the delete is in flight
     });
     const r = await reconcileNamespace(
       k,

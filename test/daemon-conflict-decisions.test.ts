@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DaemonConflicts } from '../src/daemon/conflicts.js';
+import { ConflictChecker } from '../src/apply/conflict-gate.js';
 import type { DesiredNamespace, LiveNamespace, Operation } from '../src/core/model.js';
 import { tempDir } from './helpers/daemon.js';
 
@@ -18,11 +18,10 @@ const live = (pm: 'kernel' | 'userspace'): LiveNamespace => ({ netns: 'ns1', end
 const plan = { netns: 'ns1', operations: [], pending: [], errors: [] };
 const op: Operation = { op: 'set-limits', subflows: 2, from: { subflows: 1, addAddrAccepted: 0 }, disruptive: false };
 
-describe('DaemonConflicts.gate', () => {
+describe('ConflictChecker.gate', () => {
   it('reuses a decision while its inputs are the same, and decides again when one changes', async () => {
-    const c = new DaemonConflicts(roots, 60_000);
-    const out = { conflicts: [], deferred: false };
-    const gate = c.gate('ns1', { dev: 1, ino: 2 }, false, out);
+    const c = new ConflictChecker({ ...roots, evidenceMaxAgeMs: 60_000, detectFights: true });
+    const gate = c.gate({ dev: 1, ino: 2 });
     const v1 = await gate({ netns: 'ns1', desired, live: live('kernel'), plan });
     expect(v1).toMatchObject({ block: false, conflicts: [] });
     expect(await gate({ netns: 'ns1', desired, live: live('kernel'), plan })).toBe(v1);
@@ -31,7 +30,6 @@ describe('DaemonConflicts.gate', () => {
     const v2 = await gate({ netns: 'ns1', desired, live: live('userspace'), plan });
     expect(v2).toMatchObject({ block: true });
     expect(v2.conflicts.map((x) => x.kind)).toEqual(['path-manager']);
-    expect(out.conflicts).toBe(v2.conflicts);
 
     // Another desired object (a config reload) is decided again, with its own policy.
     const warn = { ...desired, conflicts: 'warn' as const };
@@ -49,8 +47,8 @@ describe('DaemonConflicts.gate', () => {
   });
 
   it('decides again after a new /proc scan', async () => {
-    const c = new DaemonConflicts(roots, 0);
-    const gate = c.gate('ns1', { dev: 1, ino: 2 }, false, { conflicts: [], deferred: false });
+    const c = new ConflictChecker({ ...roots, evidenceMaxAgeMs: 0, detectFights: true });
+    const gate = c.gate({ dev: 1, ino: 2 });
     const v1 = await gate({ netns: 'ns1', desired, live: live('kernel'), plan });
     expect(await gate({ netns: 'ns1', desired, live: live('kernel'), plan })).not.toBe(v1);
   });

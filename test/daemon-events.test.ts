@@ -4,14 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEventSocket, type RtnlEvent } from '../src/kernel/events.js';
 import { inNetns } from '../src/kernel/netns-admin.js';
 import { createNetns, deleteNetns, ip, requireRoot, setNsSysctl, sh } from './helpers/netns.js';
+import { eventually } from './helpers/wait.js';
 
-async function until(what: string, cond: () => boolean, limitMs = 3000): Promise<void> {
-  const end = Date.now() + limitMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, cond: () => boolean, limitMs = 3000) => eventually(what, cond, limitMs);
 
 describe('rtnetlink event socket', () => {
   let a: string;

@@ -3,11 +3,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { serveDaemon } from '../src/cli/commands/watch.js';
 import { startDaemon, type Daemon, type DaemonDeps, type PassResult, type ReconcileCall } from '../src/daemon/daemon.js';
+import { KernelError } from '../src/kernel/api.js';
 import { realDeps } from '../src/daemon/deps.js';
 import type { NamespaceKernel } from '../src/kernel/api.js';
 import { createLogger } from '../src/log.js';
 import { eventually, metrics, metricValue, tempDir } from './helpers/daemon.js';
+import { parseStrictJson } from './helpers/strict-json.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -34,23 +37,35 @@ function fakeWorld(names: string[], reconcile: (ns: string, o: ReconcileCall) =>
   });
 }
 
-function start(names: string[], reconcile: (ns: string, o: ReconcileCall) => Promise<PassResult>, resyncMs = 3_600_000): { d: Daemon; url: () => string } {
+function start(
+  names: string[],
+  reconcile: (ns: string, o: ReconcileCall) => Promise<PassResult>,
+  resyncMs = 3_600_000,
+  over: Partial<DaemonDeps> = {},
+): { d: Daemon; url: () => string; lines: () => Record<string, unknown>[] } {
   const t = tempDir('loopcfg');
   cleanups.push(t.cleanup);
   const file = join(t.dir, 'c.yaml');
   writeFileSync(file, `version: 1\nnamespaces:\n  - netns: "fake-*"\n    limits: { subflows: 3 }\n`);
+  const raw: string[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (s: string) => void raw.push(s) } });
   const d = startDaemon({
     file,
     node: 'n',
     mode: 'enforce',
     resyncMs,
-    listen: { host: '127.0.0.1', port: 0 },
-    logger: createLogger({ level: 'fatal' }),
-    deps: fakeWorld(names, reconcile),
+    logger,
+    deps: { ...fakeWorld(names, reconcile), ...over },
     backoff: { initialMs: 30, maxMs: 30 },
   });
+  let port: number | undefined;
+  void serveDaemon(d, { host: '127.0.0.1', port: 0 }, logger).then((a) => (port = a.port));
   cleanups.push(() => d.stop());
-  return { d, url: () => `http://127.0.0.1:${d.address()!.port}` };
+  return {
+    d,
+    url: () => `http://127.0.0.1:${port}`,
+    lines: () => raw.join('').split('\n').filter(Boolean).map((l) => parseStrictJson(l) as Record<string, unknown>),
+  };
 }
 
 const ok = (ns: string, extra: Partial<PassResult> = {}): PassResult => ({
@@ -70,7 +85,7 @@ describe('daemon loop', () => {
       if (ns === 'fake-b') await gate.promise;
       return ok(ns);
     });
-    await eventually('listening', () => d.address());
+    await eventually('listening', async () => (await fetch(`${url()}/healthz`).catch(() => undefined))?.status === 200);
     await eventually('fake-a passed', () => d.status().namespaces['fake-a']?.passes === 1);
     expect((await fetch(`${url()}/healthz`)).status).toBe(200);
     expect((await fetch(`${url()}/readyz`)).status).toBe(503);
@@ -115,5 +130,35 @@ describe('daemon loop', () => {
     expect(metricValue(m, 'mptcp_reconciler_passes_total', { result: 'error' })).toBe(2);
     expect(metricValue(m, 'mptcp_reconciler_converged', { netns: 'fake-a' })).toBe(1);
     expect(d.status().namespaces['fake-a']!.consecutiveFailures).toBe(0);
+  });
+
+  it('reports the hash the loader computed from the bytes it parsed, when it gives one', async () => {
+    const { d } = start(['fake-a'], async (ns) => ok(ns), 3_600_000, {
+      loadConfig: async (path, node) => {
+        const r = await realDeps().loadConfig(path, node);
+        return r.ok ? { ...r, hash: 'from-parsed-bytes' } : r;
+      },
+    });
+    await d.ready;
+    expect(d.status().config.hash).toBe('from-parsed-bytes');
+    await d.reload('SIGHUP');
+    expect(d.status().config).toMatchObject({ hash: 'from-parsed-bytes', generation: 1 });
+  });
+
+  it('logs an expected kernel error as one line without a stack, and a bug with its stack; every line is strict JSON', async () => {
+    let n = 0;
+    const { d, lines } = start(['fake-a', 'fake-b'], async (ns) => {
+      if (ns === 'fake-a' && n++ === 0) throw new KernelError({ op: 'open netns', netns: ns, errno: 2, code: 'ENOENT', extack: 'no such namespace in /run/netns', retryable: false });
+      if (ns === 'fake-b' && n++ < 3) throw new TypeError('a bug');
+      return ok(ns);
+    });
+    await d.ready;
+    await eventually('both converged', () => d.status().namespaces['fake-a']?.converged && d.status().namespaces['fake-b']?.converged);
+    const failed = lines().filter((l) => l.msg === 'pass failed');
+    const a = failed.find((l) => l.netns === 'fake-a')!;
+    expect(a).toMatchObject({ errno: 'ENOENT', op: 'open netns' });
+    expect(typeof a.err).toBe('string');
+    const b = failed.find((l) => l.netns === 'fake-b')!;
+    expect((b.err as { stack?: string }).stack).toMatch(/TypeError: a bug/);
   });
 });

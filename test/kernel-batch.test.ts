@@ -53,7 +53,7 @@ describe('runBatch on the kernel', () => {
   it('a duplicate in the middle fails alone with EEXIST and the kernel extack; the others apply in order', async () => {
     const n = ns();
     const k = openNamespace(n);
-    const r = await k.runBatch!([add('192.0.2.1'), add('198.51.100.1', ['signal']), add('192.0.2.1', ['signal']), add('203.0.113.1')]);
+    const r = await k.runBatch([add('192.0.2.1'), add('198.51.100.1', ['signal']), add('192.0.2.1', ['signal']), add('203.0.113.1')]);
     expect(r.map((x) => x.ok)).toEqual([true, true, false, true]);
     const e = errorOf(r[2]);
     expect(e).toBeInstanceOf(KernelError);
@@ -66,7 +66,7 @@ describe('runBatch on the kernel', () => {
     const n = ns();
     const k = openNamespace(n);
     const eight = Array.from({ length: 8 }, (_, i) => add(`192.0.2.${i + 1}`));
-    const r = await k.runBatch!([...eight, add('198.51.100.9'), { op: 'set-limits', limits: { subflows: 7, addAddrAccepted: 3 } }]);
+    const r = await k.runBatch([...eight, add('198.51.100.9'), { op: 'set-limits', limits: { subflows: 7, addAddrAccepted: 3 } }]);
     expect(r.map((x) => x.ok)).toEqual([...eight.map(() => true), false, true]);
     expect(errorOf(r[8])).toMatchObject({ code: 'ERANGE', errno: 34, extack: 'too many addresses or duplicate one: -34' });
     expect(ipEndpoints(n).map((e) => e.address)).toEqual(eight.map((w) => (w as { endpoint: { address: string } }).endpoint.address));
@@ -78,7 +78,7 @@ describe('runBatch on the kernel', () => {
     ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.5', 'id', '5', 'subflow');
     ip('-n', n, 'mptcp', 'endpoint', 'add', '198.51.100.6', 'id', '6', 'signal');
     const k = openNamespace(n);
-    const r = await k.runBatch!([
+    const r = await k.runBatch([
       { op: 'delete', id: 5 },
       add('192.0.2.5', ['signal', 'backup'], 5),
       { op: 'set-flags', id: 6, backup: true, fullmesh: false },
@@ -90,7 +90,7 @@ describe('runBatch on the kernel', () => {
   it('writes answered only on failure: a failing last write still settles the ones before it as applied', async () => {
     const n = ns();
     const k = openNamespace(n);
-    const r = await k.runBatch!([add('192.0.2.1'), add('192.0.2.2'), { op: 'set-limits', limits: { subflows: 9 } }]);
+    const r = await k.runBatch([add('192.0.2.1'), add('192.0.2.2'), { op: 'set-limits', limits: { subflows: 9 } }]);
     expect(r.slice(0, 2)).toEqual([{ ok: true }, { ok: true }]);
     expect(errorOf(r[2])).toMatchObject({ code: 'EINVAL', extack: 'limit greater than maximum (8)' });
     expect(ipEndpoints(n).map((e) => e.address)).toEqual(['192.0.2.1', '192.0.2.2']);
@@ -100,7 +100,7 @@ describe('runBatch on the kernel', () => {
   it('a write refused before sending (DEL_ADDR id 0) gets its error; the rest of the batch goes', async () => {
     const n = ns();
     const k = openNamespace(n);
-    const r = await k.runBatch!([add('192.0.2.1'), { op: 'delete', id: 0 }, add('192.0.2.2')]);
+    const r = await k.runBatch([add('192.0.2.1'), { op: 'delete', id: 0 }, add('192.0.2.2')]);
     expect(r.map((x) => x.ok)).toEqual([true, false, true]);
     expect(errorOf(r[1])).toMatchObject({ op: 'DEL_ADDR id 0', code: 'EINVAL', extack: expect.stringMatching(/deleted by its id/) });
     expect(ipEndpoints(n).map((e) => e.address)).toEqual(['192.0.2.1', '192.0.2.2']);
@@ -111,7 +111,7 @@ describe('runBatch on the kernel', () => {
     ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.200', 'id', '200', 'subflow');
     const k = openNamespace(n);
     // 255 deletes: id 200 exists, the others fail with the kernel's "address not found".
-    const r = await k.runBatch!(Array.from({ length: 255 }, (_, i) => ({ op: 'delete' as const, id: i + 1 })));
+    const r = await k.runBatch(Array.from({ length: 255 }, (_, i) => ({ op: 'delete' as const, id: i + 1 })));
     expect(r).toHaveLength(255);
     r.forEach((x, i) => {
       if (i + 1 === 200) expect(x).toEqual({ ok: true });

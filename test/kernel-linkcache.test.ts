@@ -45,7 +45,7 @@ describe('cached link list', () => {
 
     // rp_filter follows the same list: an interface that is gone is left out.
     ip('-n', ns, 'link', 'del', 'c0');
-    expect(Object.keys(openNamespace(ns).readRpFilter()).sort()).toEqual(['a0', 'a1', 'all', 'default', 'lo']);
+    expect(Object.keys((await openNamespace(ns).readLive({ rpFilter: true })).rpFilter).sort()).toEqual(['a0', 'a1', 'all', 'default', 'lo']);
   });
 
   it('a list handed out is a copy: changing it does not change the next read', async () => {

@@ -162,7 +162,7 @@ describe('mptcp_pm endpoints and limits', () => {
     expect(ipLimits(n)).toEqual({ subflows: 6, addAddrAccepted: 0 });
     await k.setLimits({ addAddrAccepted: 3 });
     expect(ipLimits(n)).toEqual({ subflows: 6, addAddrAccepted: 3 });
-    expect(await k.getLimits()).toEqual({ subflows: 6, addAddrAccepted: 3 });
+    expect((await k.readLive({ limits: true })).limits).toEqual({ subflows: 6, addAddrAccepted: 3 });
   });
 
   it('reads links and addresses with their flags', async () => {

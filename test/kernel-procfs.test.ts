@@ -10,11 +10,11 @@ import { ip, namespacesFor, nsSysctl, setNsSysctl } from './helpers/netns.js';
 const ns = namespacesFor('kpf', closeAllNamespaces);
 
 describe('net.mptcp sysctls', () => {
-  it('reads every sysctl this kernel has, as sysctl shows it', () => {
+  it('reads every sysctl this kernel has, as sysctl shows it', async () => {
     const n = ns();
     setNsSysctl(n, 'net.mptcp.add_addr_timeout', '30');
     setNsSysctl(n, 'net.mptcp.checksum_enabled', '1');
-    const got = openNamespace(n).readMptcpSysctls();
+    const got = (await openNamespace(n).readLive({ mptcp: true })).mptcp;
     for (const [key, name] of Object.entries(SYSCTL_NAMES) as [MptcpKey, string][]) {
       const raw = nsSysctl(n, `net.mptcp.${name}`);
       const v = got[key];
@@ -26,7 +26,7 @@ describe('net.mptcp sysctls', () => {
     expect(got.pathManager).toBe('kernel');
   });
 
-  it('writes sysctls in the namespace only, reusing the open files', () => {
+  it('writes sysctls in the namespace only, reusing the open files', async () => {
     const n = ns();
     const hostBefore = nsSysctlHost('net.mptcp.stale_loss_cnt');
     const k = openNamespace(n);
@@ -36,7 +36,7 @@ describe('net.mptcp sysctls', () => {
     expect(nsSysctl(n, 'net.mptcp.stale_loss_cnt')).toBe('7');
     expect(nsSysctl(n, 'net.mptcp.allow_join_initial_addr_port')).toBe('0');
     expect(nsSysctl(n, 'net.mptcp.pm_type')).toBe('1');
-    expect(k.readMptcpSysctls()).toMatchObject({ staleLossCnt: 7, allowJoinInitialAddrPort: false, pathManager: 'userspace' });
+    expect((await k.readLive({ mptcp: true })).mptcp).toMatchObject({ staleLossCnt: 7, allowJoinInitialAddrPort: false, pathManager: 'userspace' });
     k.writeMptcpSysctl('staleLossCnt', 9);
     expect(nsSysctl(n, 'net.mptcp.stale_loss_cnt')).toBe('9');
     expect(nsSysctlHost('net.mptcp.stale_loss_cnt')).toBe(hostBefore);
@@ -63,7 +63,7 @@ describe('rp_filter', () => {
     setNsSysctl(n, 'net.ipv4.conf.default.rp_filter', '2');
     setNsSysctl(n, 'net.ipv4.conf.mrp1.rp_filter', '3');
     const k = openNamespace(n);
-    expect(k.readRpFilter()).toEqual({ all: 0, default: 2, lo: 0, mrp0: 1, mrp1: 3 });
+    expect((await k.readLive({ rpFilter: true })).rpFilter).toEqual({ all: 0, default: 2, lo: 0, mrp0: 1, mrp1: 3 });
     k.writeRpFilter('mrp0', 2);
     expect(nsSysctl(n, 'net.ipv4.conf.mrp0.rp_filter')).toBe('2');
     k.writeRpFilter('all', 1);

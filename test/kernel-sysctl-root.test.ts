@@ -87,7 +87,7 @@ describe('a bind mount of /proc/sys/net as the sysctl root', () => {
     expect(() => accessSync(join(root, 'net/mptcp/enabled'), constants.W_OK)).not.toThrow();
   });
 
-  it('reads the values of the namespace the files are opened in, not of the host', () => {
+  it('reads the values of the namespace the files are opened in, not of the host', async () => {
     const n = ns();
     // Values that differ from the host's, so reading the wrong namespace shows.
     const timeout = hostSysctl('net.mptcp.add_addr_timeout') === '47' ? '48' : '47';
@@ -99,7 +99,7 @@ describe('a bind mount of /proc/sys/net as the sysctl root', () => {
     setSysctlRoot(root);
     expect(getSysctlRoot()).toBe(root);
     const k = openNamespace(n);
-    const got = k.readMptcpSysctls();
+    const got = (await k.readLive({ mptcp: true })).mptcp;
     expect(got.addAddrTimeout).toBe(Number(timeout));
     expect(got.staleLossCnt).toBe(Number(stale));
     for (const [key, name] of Object.entries(SYSCTL_NAMES) as [MptcpKey, string][]) {
@@ -108,7 +108,7 @@ describe('a bind mount of /proc/sys/net as the sysctl root', () => {
       const raw = nsSysctl(n, `net.mptcp.${name}`);
       expect(typeof v === 'boolean' ? (v ? '1' : '0') : String(v), name).toBe(raw);
     }
-    expect(k.readRpFilter()).toEqual({
+    expect((await k.readLive({ rpFilter: true })).rpFilter).toEqual({
       all: Number(nsSysctl(n, 'net.ipv4.conf.all.rp_filter')),
       default: Number(nsSysctl(n, 'net.ipv4.conf.default.rp_filter')),
       lo: 2,
@@ -140,12 +140,12 @@ describe('a bind mount of /proc/sys/net as the sysctl root', () => {
     closeNamespace(n);
   });
 
-  it('a read-only mount (what a container has at /proc/sys) reads but refuses writes with EROFS', () => {
+  it('a read-only mount (what a container has at /proc/sys) reads but refuses writes with EROFS', async () => {
     const n = ns();
     const before = nsSysctl(n, 'net.mptcp.add_addr_timeout');
     setSysctlRoot(roRoot);
     const k = openNamespace(n);
-    expect(k.readMptcpSysctls().addAddrTimeout).toBe(Number(before));
+    expect((await k.readLive({ mptcp: true })).mptcp.addAddrTimeout).toBe(Number(before));
     let err: unknown;
     try {
       k.writeMptcpSysctl('addAddrTimeout', Number(before) + 1);

@@ -29,7 +29,7 @@ describe('link lifecycle on real traffic', () => {
     const { cli, srv } = twoUplinks('x19', made);
     installSourceRouting(cli);
     const k = openNamespace(cli);
-    const c2 = (await k.links()).find((l) => l.name === 'c2')!;
+    const c2 = (await k.readLive({ links: true })).links.find((l) => l.name === 'c2')!;
     await k.addEndpoint({ address: C2, id: ID, flags: ['subflow'], dev: 'c2', ifindex: c2.ifindex });
     peers.push(await mptcpServer(srv, SERVICE, PORT, 2));
 
@@ -44,7 +44,7 @@ describe('link lifecycle on real traffic', () => {
     // What the daemon does on each link event or timer: observe, decide, act.
     const step = async (): Promise<void> => {
       const now = performance.now();
-      life.observeAll(await k.links(), now);
+      life.observeAll((await k.readLive({ links: true })).links, now);
       for (const d of life.decide(now).decisions) {
         decisions.push(d);
         if (d.action === 'withdraw') {

@@ -5,7 +5,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { passMemoStats } from '../src/apply/reconcile.js';
 import { atomicWrite, eventually, startTestDaemon, tempDir } from './helpers/daemon.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, setNsSysctl, uniqueName, veth } from './helpers/netns.js';
 
@@ -44,9 +43,9 @@ const endpoints = (ns: string) =>
 const WANT = '192.0.2.1 subflow, 198.51.100.1 signal backup';
 
 /** Waits until `n` more passes were answered from the memo. */
-async function memoHits(n: number): Promise<void> {
-  const from = passMemoStats.hits;
-  await eventually(`${n} memo hits`, () => passMemoStats.hits >= from + n, 10_000);
+async function memoHits(stats: { hits: number }, n: number): Promise<void> {
+  const from = stats.hits;
+  await eventually(`${n} memo hits`, () => stats.hits >= from + n, 10_000);
 }
 
 describe('watch daemon with the converged-pass memo', () => {
@@ -57,9 +56,10 @@ describe('watch daemon with the converged-pass memo', () => {
     const file = join(t.dir, 'mptcp.yaml');
     writeFileSync(file, config(ns, 3));
     const d = await startTestDaemon(file, { resyncMs: 50 });
+    const passMemoStats = d.daemon.memo.stats;
     try {
       expect(endpoints(ns)).toBe(WANT);
-      await memoHits(10);
+      await memoHits(passMemoStats, 10);
 
       // A namespace the config does not name appears: the managed one keeps its memo.
       const stored = passMemoStats.stored;
@@ -67,7 +67,7 @@ describe('watch daemon with the converged-pass memo', () => {
       made.push(other);
       // The /run/netns watch fires within its 20 ms debounce; give it ample time.
       await new Promise((r) => setTimeout(r, 300));
-      await memoHits(10);
+      await memoHits(passMemoStats, 10);
       expect(passMemoStats.stored).toBe(stored);
 
       // Drift that no notification reports, after many memo hits.
@@ -80,18 +80,18 @@ describe('watch daemon with the converged-pass memo', () => {
       await eventually('limits restored', () => ipLimits(ns).subflows === 3);
       setNsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter', '0');
       await eventually('rp_filter restored', () => nsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter') === '2');
-      await memoHits(5);
+      await memoHits(passMemoStats, 5);
 
       // A config edit reaches a namespace whose passes come from the memo.
       atomicWrite(file, config(ns, 5));
       await eventually('config edit applied', () => ipLimits(ns).subflows === 5);
-      await memoHits(5);
+      await memoHits(passMemoStats, 5);
 
       // Re-created under the same name: empty again, and fully configured.
       ip('netns', 'del', ns);
       makeNs(ns);
       await eventually('re-created namespace reconciled', () => endpoints(ns) === WANT && ipLimits(ns).subflows === 5 && nsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter') === '2');
-      await memoHits(5);
+      await memoHits(passMemoStats, 5);
       const st = (await (await fetch(`${d.url}/status`)).json()) as { namespaces: Record<string, { converged: boolean; lastResult: string }> };
       expect(st.namespaces[ns]).toMatchObject({ converged: true, lastResult: 'converged' });
     } finally {

@@ -5,7 +5,7 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ip, ipEndpoints, ipLimits, requireRoot, sh, uniqueName, veth } from './helpers/netns.js';
-import { DaemonConflicts } from '../src/daemon/conflicts.js';
+import { ConflictChecker } from '../src/apply/conflict-gate.js';
 import { daemonTestScope, eventually, metrics, metricValue, tempDir, type Sample } from './helpers/daemon.js';
 
 const scope = daemonTestScope('wd');
@@ -64,12 +64,16 @@ namespaces:
     expect(st.namespaces[ns]).toMatchObject({ converged: true, pendingOperations: [], errors: [], conflicts: [] });
     expect(Date.parse(st.namespaces[ns]!.lastPass)).not.toBeNaN();
 
-    // Every log line of a pass carries its pass id; a pass that changed something says so.
+    // Every log line of a pass carries its pass id and namespace, once each (d.lines()
+    // parses every line strictly: a key twice fails); a pass that changed something says so.
     const passLines = d.lines().filter((l) => l.msg === 'pass' && l.netns === ns);
     expect(passLines.some((l) => l.result === 'changed')).toBe(true);
     const changeLines = d.lines().filter((l) => l.msg === 'change applied');
     expect(changeLines.length).toBeGreaterThanOrEqual(3);
-    for (const l of [...passLines, ...changeLines]) expect(l.passId).toMatch(/^[0-9a-f]{8}$/);
+    for (const l of [...passLines, ...changeLines]) {
+      expect(l.passId).toMatch(/^[0-9a-f]{8}$/);
+      expect(l.netns).toBe(ns);
+    }
 
     // Read-only: nothing but GET/HEAD.
     expect((await fetch(`${d.url}/status`, { method: 'POST' })).status).toBe(405);
@@ -181,7 +185,7 @@ namespaces:
 `);
       await eventually('fake mptcpd running', () => sh('pgrep', ['-x', 'mptcpd']).trim() !== '');
       // An empty /etc: only the running process counts as evidence.
-      const d = await start(file, { conflicts: new DaemonConflicts({ procRoot: '/proc', etcRoot: t.dir }) });
+      const d = await start(file, { conflicts: new ConflictChecker({ procRoot: '/proc', etcRoot: t.dir, evidenceMaxAgeMs: 30_000, detectFights: true, tolerateConfigErrors: true }) });
       const m = await metrics(d.url);
       expect(metricValue(m, 'mptcp_reconciler_conflict', { netns: ns, manager: 'mptcpd' })).toBe(1);
       expect(metricValue(m, 'mptcp_reconciler_passes_total', { result: 'conflict' })).toBeGreaterThanOrEqual(1);

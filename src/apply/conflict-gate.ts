@@ -1,49 +1,158 @@
-// The conflict gate the one-shot commands (plan, apply) put in front of a pass:
-// scan /proc and read NetworkManager's and mptcpd's configuration once, then per
-// namespace decide from the evidence and the entry's `conflicts:` policy. The
-// daemon builds its own per pass, adding its fight detector's state.
+// The conflict gate in front of a pass: evidence from /proc and /etc (other
+// MPTCP managers running or configured), the fight detector fed with every
+// pass's corrections (daemon only), and the namespace's `conflicts:` policy
+// (fail blocks, warn reports, ignore stays quiet). One-shot commands read the
+// evidence once; the daemon re-reads it after `evidenceMaxAgeMs`.
 import {
   declaredScope,
   decide,
   detectFromScan,
+  FightDetector,
   netnsIdentitySync,
+  operationKey,
   readManagerConfigs,
   scanManagerProcesses,
   type ConflictRoots,
-  type FightState,
+  type Decision,
+  type ManagerConfigs,
+  type ProcScan,
 } from '../conflicts/index.js';
-import type { ConflictGate } from './reconcile.js';
+import type { DesiredNamespace, LiveNamespace, NamespacePlan, Operation } from '../core/model.js';
+import { MaxAge } from '../core/max-age.js';
+import type { NetnsIdentity } from '../kernel/netns.js';
 
-export interface ConflictGateOptions extends ConflictRoots {
-  /** The fight detector's view of a namespace (daemon only). */
-  fight?: (netns: string) => FightState | undefined;
+/**
+ * What the gate decided for one namespace this pass: `block` (conflicts: fail
+ * with an active manager) changes nothing; otherwise the conflicts are reported.
+ */
+export type ConflictVerdict = Pick<Decision, 'block' | 'report' | 'conflicts' | 'message'>;
+
+export interface GateInput {
+  netns: string;
+  desired: DesiredNamespace;
+  live: LiveNamespace;
+  plan: NamespacePlan;
+}
+
+export type ConflictGate = (ctx: GateInput) => ConflictVerdict | Promise<ConflictVerdict>;
+
+export interface ConflictCheckerOptions extends ConflictRoots {
+  /**
+   * How long one /proc scan and configuration read serve every namespace. A scan
+   * costs milliseconds of CPU per hundred processes, so doing it every resync
+   * would be most of an idle daemon's cost; a manager started meanwhile is found
+   * at the next scan, or sooner by the fight detector once it undoes our changes.
+   * Default: for the checker's lifetime (a one-shot command).
+   */
+  evidenceMaxAgeMs?: number;
+  /** Record corrections and back off from fights (the daemon). */
+  detectFights?: boolean;
+  /** Configuration files that cannot be read are skipped, not an error (the daemon keeps running). */
+  tolerateConfigErrors?: boolean;
   now?: () => number;
 }
 
-export async function createConflictGate(opts: ConflictGateOptions = {}): Promise<ConflictGate> {
-  const [scan, configs] = await Promise.all([
-    scanManagerProcesses({
-      ...(opts.procRoot ? { procRoot: opts.procRoot } : {}),
-      ...(opts.managerNames ? { names: opts.managerNames } : {}),
-    }),
-    readManagerConfigs(opts),
-  ]);
-  const procRoot = opts.procRoot ?? '/proc';
-  return ({ netns, desired, live }) => {
+interface Evidence {
+  at: number;
+  scan: ProcScan;
+  configs: ManagerConfigs | undefined;
+}
+
+export class ConflictChecker {
+  readonly fights: FightDetector | undefined;
+  private readonly maxAge: MaxAge;
+  private evidence: Evidence | undefined;
+  private loading: Promise<Evidence> | undefined;
+  // A namespace's last decision and its inputs. Outside a fight a decision depends
+  // on nothing else, so a resync over an unchanged fleet reuses it instead of
+  // matching every manager's evidence again for each namespace.
+  private readonly decisions = new Map<string, { desired: object; evidence: Evidence; dev: number; ino: number; livePm: string | undefined; d: Decision }>();
+
+  constructor(private readonly opts: ConflictCheckerOptions = {}) {
+    this.maxAge = new MaxAge(opts.evidenceMaxAgeMs ?? Infinity);
+    this.fights = opts.detectFights ? new FightDetector() : undefined;
+  }
+
+  /** The /proc scan and manager configuration, read again once older than the max age. */
+  async load(): Promise<Evidence> {
+    if (this.evidence && this.maxAge.fresh(this.evidence.at)) return this.evidence;
+    this.loading ??= (async () => {
+      try {
+        const roots = this.opts;
+        const configs = readManagerConfigs(roots);
+        const [scan, cfg] = await Promise.all([
+          scanManagerProcesses({
+            ...(roots.procRoot ? { procRoot: roots.procRoot } : {}),
+            ...(roots.managerNames ? { names: roots.managerNames } : {}),
+          }),
+          this.opts.tolerateConfigErrors ? configs.catch(() => undefined) : configs,
+        ]);
+        this.evidence = { at: this.maxAge.stamp(), scan, configs: cfg };
+        return this.evidence;
+      } finally {
+        this.loading = undefined;
+      }
+    })();
+    return this.loading;
+  }
+
+  /** The fight detector allows writes to this namespace now. */
+  mayApply(netns: string): boolean {
+    return this.fights?.mayApply(netns) ?? true;
+  }
+
+  /**
+   * The verdict for one namespace. `target`: what its name points at (st_dev,
+   * st_ino), when the caller has just taken it; otherwise it is stat'ed here.
+   */
+  async check(input: GateInput, target?: NetnsIdentity): Promise<ConflictVerdict> {
+    const { netns, desired, live } = input;
     const isHost = netns === 'host';
     // The host is the namespace this process runs in; named ones are bind mounts in /run/netns.
-    const target = netnsIdentitySync(isHost ? `${procRoot}/thread-self/ns/net` : `/run/netns/${netns}`);
-    const livePm = live.mptcp.pathManager;
-    const evidence = detectFromScan(scan, configs, {
-      target,
+    const id = target ?? netnsIdentitySync(isHost ? `${this.opts.procRoot ?? '/proc'}/thread-self/ns/net` : `/run/netns/${netns}`);
+    const evidence = await this.load();
+    const fight = this.fights?.state(netns);
+    const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
+    const prev = this.decisions.get(netns);
+    if (!fight?.fighting && prev?.desired === desired && prev.evidence === evidence && prev.dev === id.dev && prev.ino === id.ino && prev.livePm === livePm) {
+      return prev.d;
+    }
+    const found = detectFromScan(evidence.scan, evidence.configs, {
+      target: id,
       isHost,
       ...(livePm !== undefined ? { livePathManager: livePm } : {}),
       ...(desired.mptcp.pathManager !== undefined ? { desiredPathManager: desired.mptcp.pathManager } : {}),
     });
-    return decide(desired.conflicts, evidence, opts.fight?.(netns), {
-      netns,
-      scope: declaredScope(desired),
-      ...(opts.now ? { now: opts.now() } : {}),
-    });
-  };
+    const d = decide(desired.conflicts, found, fight, { netns, scope: declaredScope(desired), ...(this.opts.now ? { now: this.opts.now() } : {}) });
+    if (fight?.fighting) this.decisions.delete(netns);
+    else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, d });
+    return d;
+  }
+
+  /** A gate for reconcileNamespace. */
+  gate(target?: NetnsIdentity): ConflictGate {
+    return (input) => this.check(input, target);
+  }
+
+  /** Feeds the fight detector with what a pass did. */
+  record(netns: string, applied: boolean, operations: readonly (Operation & { result?: string })[], manager?: string): void {
+    if (!this.fights) return;
+    if (operations.length === 0) this.fights.recordConverged(netns);
+    else if (applied) {
+      const keys = operations.filter((o) => o.result === 'ok').map((o) => operationKey(o));
+      if (keys.length > 0) this.fights.recordCorrections(netns, keys, manager);
+    }
+  }
+
+  forget(netns: string): void {
+    this.decisions.delete(netns);
+    this.fights?.reset(netns);
+  }
+}
+
+/** The gate of a one-shot command: the evidence read now, once, for every namespace. */
+export async function createConflictGate(opts: ConflictRoots & { now?: () => number } = {}): Promise<ConflictGate> {
+  const checker = new ConflictChecker(opts);
+  await checker.load();
+  return checker.gate();
 }

@@ -1,37 +1,34 @@
-// One reconcile pass for one namespace: read live (only what the desired state
-// needs), plan, apply in order, re-read, verify. Verification is the judge: an
-// operation that failed because someone else already did the same thing (EEXIST on
-// an add, "address not found" on a delete) is harmless exactly when the re-read
-// state verifies, so no error code is special-cased here.
-import type { KernelWrite, KernelWriteResult, LiveFingerprint, LiveSelection, NamespaceKernel } from '../kernel/api.js';
-import { KernelError } from '../kernel/api.js';
-import type { DesiredNamespace, EndpointSpec, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+// One reconcile pass for one namespace, in five steps: read live (only what the
+// desired state needs), plan, ask the conflict gate, execute, verify.
+// Verification is the judge: an operation that failed because someone else
+// already did the same thing (EEXIST on an add, "address not found" on a delete)
+// is harmless exactly when the re-read state verifies, so no error code is
+// special-cased here.
+import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
+import type { DesiredNamespace, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
 import type { MptcpKey } from '../config/schema.js';
-import { endpointKey } from '../core/address.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
-import type { Conflict, Decision } from '../conflicts/index.js';
+import { describeOperation } from '../core/vocabulary.js';
+import type { Conflict } from '../conflicts/index.js';
+import type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
+import { executeOperations, type OpResult } from './executor.js';
+import type { ConvergedPass, PassMemo } from './pass-memo.js';
 
-/** The subset of pino the shell uses; pino loggers fit, and so does nothing at all. */
+export type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
+export { dependencyOf, type OpResult } from './executor.js';
+
+/**
+ * The subset of pino the shell uses; pino loggers fit, and so does nothing at
+ * all. Lines carry neither passId nor netns: the caller binds them (a pino
+ * child), so that no key appears twice in a line.
+ */
 export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
 }
-
-/**
- * What src/conflicts decided for one namespace this pass: `block` (conflicts: fail
- * with an active manager) changes nothing; otherwise the conflicts are reported.
- */
-export type ConflictVerdict = Pick<Decision, 'block' | 'report' | 'conflicts' | 'message'>;
-
-export type ConflictGate = (ctx: {
-  netns: string;
-  desired: DesiredNamespace;
-  live: LiveNamespace;
-  plan: NamespacePlan;
-}) => ConflictVerdict | Promise<ConflictVerdict>;
 
 export interface ReconcileOptions {
   mode: 'enforce' | 'observe';
@@ -40,6 +37,8 @@ export interface ReconcileOptions {
   /** Checked only between independent operations: a replace always completes both halves. */
   signal?: AbortSignal;
   conflictGate?: ConflictGate;
+  /** What the last converged pass of each handle concluded; without it every pass plans in full. */
+  memo?: PassMemo;
   /** Sees the live state each pass planned from (plan output shows it as a diff). */
   onLive?: (live: LiveNamespace, plan: NamespacePlan) => void;
   /** The running kernel's capabilities per namespace (kernel/capabilities.ts): what it can't hold is refused. */
@@ -50,11 +49,6 @@ export interface ReconcileOptions {
    */
   beforeOperation?: (op: Operation, index: number) => void | Promise<void>;
 }
-
-export type OpResult = NamespaceResult['operations'][number] & {
-  /** A failure that verification showed to be harmless (someone else did the same). */
-  note?: string;
-};
 
 export interface ReconcileResult extends NamespaceResult {
   operations: OpResult[];
@@ -88,164 +82,56 @@ export function liveSelection(desired: DesiredNamespace): LiveSelection {
   };
 }
 
-function describeOp(op: Operation): string {
-  switch (op.op) {
-    case 'add':
-    case 'delete':
-    case 'set-flags': {
-      const ep = op.endpoint;
-      return `${op.op} ${ep.address}${ep.port ? ` port ${ep.port}` : ''}${'id' in op ? ` id ${op.id}` : ''}`;
+/** Step 1: the live state, or the memo's when the kernel's bytes are those of the last converged pass. */
+async function readStep(reader: LiveReader, desired: DesiredNamespace, select: LiveSelection, memo: PassMemo | undefined) {
+  const last = memo?.take(reader);
+  const since = last?.desired === desired ? last.fingerprint : undefined;
+  const r = await reader.readLiveIfChanged(select, since);
+  const hit: ConvergedPass | undefined = r.live ? undefined : last;
+  return { live: r.live ?? hit!.live, fingerprint: r.fingerprint, hit };
+}
+
+/** Step 3: the conflict gate's verdict, written into the result and the log. */
+async function gateStep(gate: ConflictGate | undefined, desired: DesiredNamespace, live: LiveNamespace, plan: NamespacePlan, result: ReconcileResult, log: Logger | undefined): Promise<boolean> {
+  if (!gate) return false;
+  const verdict: ConflictVerdict = await gate({ netns: desired.netns, desired, live, plan });
+  result.conflicts = verdict.conflicts;
+  if (verdict.block) result.errors.push({ message: verdict.message, op: 'conflict' });
+  else if (verdict.report && verdict.message) result.warnings.push(verdict.message);
+  if (verdict.report && verdict.message) {
+    const managers = [...new Set(verdict.conflicts.map((c) => c.manager))];
+    (verdict.block ? log?.error : log?.warn)?.call(log, { managers, conflicts: verdict.conflicts.length }, verdict.message);
+  }
+  return verdict.block;
+}
+
+/** Step 5: judges the state after the writes; failures it shows to be harmless become notes. */
+function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: ConvergedPass | undefined, result: ReconcileResult): VerifyResult {
+  const v = hit ? hit.verify : verifyNamespace(desired, after);
+  result.differences = v.differences;
+  if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
+  if (result.applied && v.converged) {
+    // The state is as desired, so whatever failed was already done by someone else.
+    const opErrors = new Set(result.operations.filter((o) => o.result === 'failed').map((o) => o.error));
+    for (const o of result.operations) {
+      if (o.result !== 'failed') continue;
+      o.result = 'ok';
+      o.note = `already as desired after: ${o.error}`;
+      delete o.error;
     }
-    case 'set-limits':
-      return 'set-limits';
-    case 'set-sysctl':
-      return `set-sysctl ${op.sysctl}`;
-    case 'set-rp-filter':
-      return `set-rp-filter ${op.iface}`;
+    result.errors = result.errors.filter((e) => !opErrors.has(e.message));
   }
-}
-
-/**
- * Index of the earlier operation this one cannot run without, or -1. An add
- * needs the delete that frees its (address, port) — the two halves of a replace —
- * or the id it pins. Nothing else depends on anything.
- */
-export function dependencyOf(ops: readonly Operation[], i: number): number {
-  const op = ops[i]!;
-  if (op.op !== 'add') return -1;
-  const key = endpointKey(op.endpoint.address, op.endpoint.port);
-  for (let j = i - 1; j >= 0; j--) {
-    const d = ops[j]!;
-    if (d.op !== 'delete') continue;
-    if (endpointKey(d.endpoint.address, d.endpoint.port) === key) return j;
-    if (op.endpoint.id !== undefined && d.id === op.endpoint.id) return j;
-  }
-  return -1;
-}
-
-function withIfindex(op: Extract<Operation, { op: 'add' }>, live: LiveNamespace, netns: string): EndpointSpec {
-  const ep = { ...op.endpoint };
-  if (ep.dev !== undefined) {
-    // Resolved now, not at plan time: the interface may have been re-created since.
-    const link = live.links.find((l) => l.name === ep.dev);
-    if (!link) throw new Error(`dev ${ep.dev} does not exist in netns ${netns}`);
-    ep.ifindex = link.ifindex;
-  }
-  return ep;
-}
-
-/** The mptcp_pm write of a netlink operation (batchable), or undefined for a /proc/sys one. */
-function kernelWrite(op: Operation, live: LiveNamespace, netns: string): KernelWrite | undefined {
-  switch (op.op) {
-    case 'add':
-      return { op: 'add', endpoint: withIfindex(op, live, netns) };
-    case 'delete':
-      return { op: 'delete', id: op.id };
-    case 'set-flags':
-      return { op: 'set-flags', id: op.id, backup: op.backup, fullmesh: op.fullmesh };
-    case 'set-limits': {
-      const limits: { subflows?: number; addAddrAccepted?: number } = {};
-      if (op.subflows !== undefined) limits.subflows = op.subflows;
-      if (op.addAddrAccepted !== undefined) limits.addAddrAccepted = op.addAddrAccepted;
-      return { op: 'set-limits', limits };
-    }
-    default:
-      return undefined;
-  }
-}
-
-async function runOp(kernel: NamespaceKernel, op: Operation, live: LiveNamespace): Promise<void> {
-  switch (op.op) {
-    case 'add':
-      return kernel.addEndpoint(withIfindex(op, live, kernel.netns));
-    case 'delete':
-      return kernel.deleteEndpoint(op.id);
-    case 'set-flags':
-      return kernel.setEndpointFlags(op.id, { backup: op.backup, fullmesh: op.fullmesh });
-    case 'set-limits': {
-      const l: { subflows?: number; addAddrAccepted?: number } = {};
-      if (op.subflows !== undefined) l.subflows = op.subflows;
-      if (op.addAddrAccepted !== undefined) l.addAddrAccepted = op.addAddrAccepted;
-      return kernel.setLimits(l);
-    }
-    case 'set-sysctl':
-      return kernel.writeMptcpSysctl(op.key, op.value);
-    case 'set-rp-filter':
-      return kernel.writeRpFilter(op.iface, op.value);
-  }
-}
-
-function errorEntry(err: unknown, op: Operation): NamespaceResult['errors'][number] & { extack?: string } {
-  if (err instanceof KernelError) {
-    const e: NamespaceResult['errors'][number] & { extack?: string } = {
-      message: err.message,
-      op: err.op,
-      errno: err.code,
-      retryable: err.retryable,
-    };
-    if (err.extack !== undefined) e.extack = err.extack;
-    return e;
-  }
-  return { message: `${describeOp(op)}: ${err instanceof Error ? err.message : String(err)}`, op: describeOp(op) };
-}
-
-/**
- * The last pass of a handle that planned nothing and verified: for which desired
- * state (the object itself: a config reload resolves new ones), the fingerprint
- * of what it read, and what it concluded. A pass is a pure function of (desired,
- * live), so a read that finds the same bytes again would plan and verify the same:
- * it is answered from here, and a converged resync costs little more than its
- * syscalls. Keyed by handle: a namespace re-created under its name gets a new one.
- */
-interface ConvergedMemo {
-  desired: DesiredNamespace;
-  fingerprint: LiveFingerprint;
-  live: LiveNamespace;
-  plan: NamespacePlan;
-  verify: VerifyResult;
-}
-const memos = new WeakMap<NamespaceKernel, ConvergedMemo>();
-
-/** How often a pass was answered from the memo of the previous one (for tests and benchmarks). */
-export const passMemoStats = { hits: 0, stored: 0 };
-
-/** Forgets what the last converged pass of `kernel` read: its next pass plans and verifies in full. */
-export function forgetConvergedPass(kernel: NamespaceKernel): void {
-  memos.delete(kernel);
+  return v;
 }
 
 /** One pass over one namespace. Never throws for kernel errors: they are in the result. */
-export async function reconcileNamespace(
-  kernel: NamespaceKernel,
-  desired: DesiredNamespace,
-  opts: ReconcileOptions,
-): Promise<ReconcileResult> {
+export async function reconcileNamespace(kernel: NamespaceKernel, desired: DesiredNamespace, opts: ReconcileOptions): Promise<ReconcileResult> {
   const log = opts.logger;
-  const ctx = { passId: opts.passId, netns: desired.netns };
   const select = liveSelection(desired);
-  const memo = memos.get(kernel);
-  // Set again only by a pass that ends planning nothing and verified; a write, an
-  // error or a throw in between leaves it forgotten.
-  memos.delete(kernel);
-  let live: LiveNamespace;
-  let fingerprint: LiveFingerprint | undefined;
-  let hit: ConvergedMemo | undefined;
-  if (kernel.readLiveIfChanged) {
-    const r = await kernel.readLiveIfChanged(select, memo?.desired === desired ? memo.fingerprint : undefined);
-    fingerprint = r.fingerprint;
-    if (r.live) live = r.live;
-    else {
-      hit = memo!;
-      live = hit.live;
-      passMemoStats.hits++;
-    }
-  } else live = await kernel.readLive(select);
+  // 1. read
+  const { live, fingerprint, hit } = await readStep(kernel, desired, select, opts.memo);
+  // 2. plan
   const plan = hit ? hit.plan : planNamespace(desired, live, opts.capabilitiesOf?.(live.netns));
-  const remember = (v: VerifyResult) => {
-    if (!fingerprint || plan.operations.length > 0 || plan.errors.length > 0 || !v.converged) return;
-    memos.set(kernel, hit ?? { desired, fingerprint, live, plan, verify: v });
-    if (!hit) passMemoStats.stored++;
-  };
   opts.onLive?.(live, plan);
   const result: ReconcileResult = {
     netns: desired.netns,
@@ -258,149 +144,36 @@ export async function reconcileNamespace(
     applied: false,
     differences: [],
   };
-
-  let blocked = false;
-  if (opts.conflictGate) {
-    const verdict = await opts.conflictGate({ netns: desired.netns, desired, live, plan });
-    result.conflicts = verdict.conflicts;
-    blocked = verdict.block;
-    if (blocked) result.errors.push({ message: verdict.message, op: 'conflict' });
-    else if (verdict.report && verdict.message) result.warnings.push(verdict.message);
-    if (verdict.report && verdict.message) {
-      const managers = [...new Set(verdict.conflicts.map((c) => c.manager))];
-      (blocked ? log?.error : log?.warn)?.call(log, { ...ctx, managers, conflicts: verdict.conflicts.length }, verdict.message);
-    }
-  }
-
-  if (opts.mode === 'observe' || blocked) {
-    if (blocked) for (const o of result.operations) o.result = 'skipped';
-    const v = hit ? hit.verify : verifyNamespace(desired, live);
-    remember(v);
-    result.converged = v.converged && !blocked && plan.errors.length === 0;
-    result.differences = v.differences;
-    if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
-    log?.info({ ...ctx, mode: opts.mode, drift: plan.operations.length, converged: result.converged }, 'pass planned');
-    return result;
-  }
-
-  result.applied = true;
+  // 3. gate
+  const blocked = await gateStep(opts.conflictGate, desired, live, plan, result, log);
+  // 4. execute
   const ops = plan.operations;
-  const succeeded = (i: number) => {
-    result.operations[i]!.result = 'ok';
-    log?.info({ ...ctx, op: ops[i]!.op, what: describeOp(ops[i]!), reason: ops[i]!.reason }, 'change applied');
-  };
-  const failed = async (i: number, err: unknown) => {
-    if (!(err instanceof KernelError) && !(err instanceof Error)) throw err;
-    const r = result.operations[i]!;
-    const e = errorEntry(err, ops[i]!);
-    const o = ops[i]!;
-    if (o.op === 'delete' && (await goneNow(kernel, o.id, o.endpoint))) {
-      // Someone removed it first: the delete's purpose holds, so what depends on it may run.
-      r.result = 'ok';
-      r.note = `already gone: ${e.message}`;
-      log?.info({ ...ctx, op: o.op, what: describeOp(o) }, 'already done by someone else');
-      return;
-    }
-    r.result = 'failed';
-    r.error = e.message;
-    result.errors.push(e);
-    log?.warn({ ...ctx, op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed');
-  };
-  // Runs of mptcp_pm writes go to the kernel in one sendmsg (runBatch): the
-  // round trip per write was most of a cold pass. A run ends before a /proc/sys
-  // write (the planner's order holds) and before an operation that depends on one
-  // still in the run: the kernel would run it even when its dependency failed.
-  // beforeOperation sees each operation of a run before the run is sent.
-  let batch: { i: number; write: KernelWrite }[] = [];
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const run = batch;
-    batch = [];
-    let answers: KernelWriteResult[];
-    try {
-      answers = await kernel.runBatch!(run.map((b) => b.write));
-    } catch (err) {
-      // The socket itself failed: no write of the run has an answer of its own.
-      for (const b of run) await failed(b.i, err);
-      return;
-    }
-    for (let k = 0; k < run.length; k++) {
-      const a = answers[k]!;
-      if (a.ok) succeeded(run[k]!.i);
-      else await failed(run[k]!.i, a.error);
-    }
-  };
-  for (let i = 0; i < ops.length; i++) {
-    const r = result.operations[i]!;
-    const dep = dependencyOf(ops, i);
-    if (dep >= 0 && batch.some((b) => b.i === dep)) await flush();
-    const depDone = dep >= 0 && result.operations[dep]!.result === 'ok';
-    // A stop request waits for the second half of a replace whose first half ran.
-    if (opts.signal?.aborted && !depDone) {
-      r.result = 'skipped';
-      r.error = 'not run: stopping';
-      continue;
-    }
-    if (dep >= 0 && result.operations[dep]!.result !== 'ok') {
-      r.result = 'skipped';
-      r.error = `not run: it depends on operation ${dep + 1} (${describeOp(ops[dep]!)}), which did not succeed`;
-      continue;
-    }
-    try {
-      await opts.beforeOperation?.(ops[i]!, i);
-      const write = kernel.runBatch ? kernelWrite(ops[i]!, live, kernel.netns) : undefined;
-      if (write) {
-        batch.push({ i, write });
-        continue;
-      }
-      await flush();
-      await runOp(kernel, ops[i]!, live);
-      succeeded(i);
-    } catch (err) {
-      // The writes queued before it are answered first: errors stay in the planner's order.
-      await flush();
-      await failed(i, err);
-    }
+  if (opts.mode === 'enforce' && !blocked) {
+    result.applied = true;
+    const done = await executeOperations(kernel, ops, live, {
+      signal: opts.signal,
+      beforeOperation: opts.beforeOperation,
+      onApplied: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short'), reason: o.reason }, 'change applied'),
+      onAlreadyDone: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short') }, 'already done by someone else'),
+      onFailed: (o, e) => log?.warn({ op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed'),
+    });
+    result.operations = done.results;
+    result.errors.push(...done.errors);
+  } else if (blocked) for (const o of result.operations) o.result = 'skipped';
+  // 5. verify. A pass that wrote nothing judges the state it read: a re-read would
+  // only repeat it (it doubled the cost of a converged pass, the daemon's common case).
+  const after = result.applied && ops.length > 0 ? await kernel.readLive(select) : live;
+  const v = verifyStep(desired, after, hit, result);
+  result.converged = v.converged && !blocked && plan.errors.length === 0;
+  if (opts.memo && ops.length === 0 && plan.errors.length === 0 && v.converged) {
+    opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v }, hit !== undefined);
   }
-  await flush();
-
-  // Nothing was written, so a re-read would only repeat the read just judged (it
-  // doubled the cost of a converged pass, the daemon's common case).
-  const after = ops.length === 0 ? live : await kernel.readLive(select);
-  const v = hit ? hit.verify : verifyNamespace(desired, after);
-  remember(v);
-  result.differences = v.differences;
-  if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
-  result.converged = v.converged && plan.errors.length === 0;
-  if (v.converged) {
-    // The state is as desired, so whatever failed was already done by someone else.
-    const opErrors = new Set(result.operations.filter((o) => o.result === 'failed').map((o) => o.error));
-    for (const o of result.operations) {
-      if (o.result !== 'failed') continue;
-      o.result = 'ok';
-      o.note = `already as desired after: ${o.error}`;
-      delete o.error;
-    }
-    result.errors = result.errors.filter((e) => !opErrors.has(e.message));
-  }
-  log?.info(
-    { ...ctx, changes: ops.length, failed: result.operations.filter((o) => o.result === 'failed').length, converged: result.converged, firstDifference: result.firstDifference },
-    'pass done',
-  );
+  if (result.applied) {
+    const failed = result.operations.filter((o) => o.result === 'failed').length;
+    log?.info({ changes: ops.length, failed, converged: result.converged, firstDifference: result.firstDifference }, 'pass done');
+  } else log?.info({ mode: opts.mode, drift: ops.length, converged: result.converged }, 'pass planned');
   return result;
 }
-
-/** Whether neither the id nor the (address, port) of a deleted endpoint is in the kernel any more. */
-async function goneNow(kernel: NamespaceKernel, id: number, ep: { address: string; port?: number }): Promise<boolean> {
-  try {
-    const key = endpointKey(ep.address, ep.port);
-    const eps = await kernel.dumpEndpoints();
-    return !eps.some((e) => e.id === id || endpointKey(e.address, e.port) === key);
-  } catch {
-    return false;
-  }
-}
-
 
 export interface ReconcileAllOptions extends ReconcileOptions {
   /** The kernel layer's openNamespace; injected so that this module stays testable. */
@@ -436,6 +209,16 @@ export function notFoundMessage(netns: string): string {
   return `netns ${netns}: not found in /run/netns; will be configured when it appears`;
 }
 
+/** A logger whose lines all carry `ctx` (for loggers that are not pino children already). */
+function withContext(log: Logger, ctx: object): Logger {
+  return {
+    info: (obj, msg) => log.info({ ...ctx, ...obj }, msg),
+    warn: (obj, msg) => log.warn({ ...ctx, ...obj }, msg),
+    error: (obj, msg) => log.error({ ...ctx, ...obj }, msg),
+    debug: (obj, msg) => log.debug({ ...ctx, ...obj }, msg),
+  };
+}
+
 /** Every namespace on its own: one failing (or missing) never stops another. Results keep input order. */
 export async function reconcileAll(desired: readonly DesiredNamespace[], opts: ReconcileAllOptions): Promise<ReconcileResult[]> {
   const results: ReconcileResult[] = new Array(desired.length);
@@ -457,11 +240,12 @@ export async function reconcileAll(desired: readonly DesiredNamespace[], opts: R
         // Handles belong to the kernel layer's cache (reused across passes): not closed here.
         const before = d.netns === 'host' ? undefined : opts.identityOf?.(d.netns);
         const kernel = await opts.openNamespace(d.netns);
-        const r = await reconcileNamespace(kernel, d, opts);
+        const logger = opts.logger && withContext(opts.logger, { passId: opts.passId, netns: d.netns });
+        const r = await reconcileNamespace(kernel, d, logger ? { ...opts, logger } : opts);
         if (before) {
           const after = opts.identityOf!(d.netns);
           if (after?.dev !== before.dev || after?.ino !== before.ino) {
-            forgetConvergedPass(kernel);
+            opts.memo?.forget(kernel);
             const what = after ? 'deleted and re-created under the same name' : 'deleted';
             r.converged = false;
             r.errors.push({ message: `netns ${d.netns}: ${what} during this pass; its changes went to the namespace that was removed`, retryable: true });

@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { escapeName } from '../config/diagnostics.js';
 import { readCapped } from '../config/load.js';
 import { parseLiveSnapshot, type LiveSnapshot } from '../core/live-to-config.js';
-import type { Limits, LiveSelection, NamespaceKernel } from './../kernel/api.js';
+import type { KernelWriteResult, Limits, LiveFingerprint, LiveSelection, NamespaceKernel } from './../kernel/api.js';
 import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 
@@ -58,6 +58,12 @@ export class SnapshotKernel implements NamespaceKernel {
   async readLive(_select?: LiveSelection): Promise<LiveNamespace> {
     // The whole snapshot: unselected parts are simply not compared by the planner.
     return structuredClone(this.live);
+  }
+  async readLiveIfChanged(select: LiveSelection): Promise<{ live: LiveNamespace; fingerprint: LiveFingerprint }> {
+    return { live: await this.readLive(select), fingerprint: { bytes: new Uint8Array() } };
+  }
+  async runBatch(): Promise<KernelWriteResult[]> {
+    readOnly('write endpoints');
   }
   close(): void {}
 }

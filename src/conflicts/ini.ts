@@ -57,16 +57,6 @@ export function parseIni(text: string): IniFile {
   return { sections, invalidLines };
 }
 
-/** The last entry for `key` in the last section named `section`, GKeyFile's lookup. */
-export function iniGet(file: IniFile, section: string, key: string): IniEntry | undefined {
-  let found: IniEntry | undefined;
-  for (const s of file.sections) {
-    if (s.name !== section) continue;
-    for (const e of s.entries) if (e.key === key) found = e;
-  }
-  return found;
-}
-
 /** The last entry for `key` within one section. */
 export function sectionGet(section: IniSection, key: string): IniEntry | undefined {
   let found: IniEntry | undefined;

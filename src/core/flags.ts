@@ -14,9 +14,6 @@ export type FlagName = (typeof ENDPOINT_FLAGS)[number]['name'];
 
 export const KNOWN_FLAG_MASK = ENDPOINT_FLAGS.reduce((m, f) => m | f.bit, 0);
 
-/** Flags SET_FLAGS changes in place; the kernel sets both absolutely (docs/kernel-notes.md#commands). */
-export const MUTABLE_FLAGS: readonly FlagName[] = ['backup', 'fullmesh'];
-
 export function flagsFromBits(bits: number): { flags: FlagName[]; unknown: number } {
   const flags = ENDPOINT_FLAGS.filter((f) => (bits & f.bit) !== 0).map((f) => f.name);
   return { flags, unknown: (bits & ~KNOWN_FLAG_MASK) >>> 0 };

@@ -121,8 +121,6 @@ export type Operation =
     })
   | (OpBase & { op: 'set-rp-filter'; iface: string; value: 0 | 1 | 2; from?: number });
 
-export type OpName = Operation['op'];
-
 /** Something declared that cannot be acted on yet (e.g. its `dev` does not exist). */
 export interface Pending {
   what: string;

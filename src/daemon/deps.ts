@@ -2,9 +2,8 @@
 import { formatDiagnostics, loadConfig, missingNamespaces, resolveAll } from '../config/index.js';
 import type { Diagnostic } from '../config/index.js';
 import { reconcileNamespace } from '../apply/reconcile.js';
-import { openEventSocket } from '../kernel/events.js';
-import { closeNamespace, openNamespace } from '../kernel/namespace.js';
-import { listNamespaces, NETNS_DIR, netnsIdentity, withNetns } from '../kernel/netns.js';
+import { closeNamespace, openNamespace, subscribeNamespace } from '../kernel/namespace.js';
+import { listNamespaces, NETNS_DIR, netnsIdentity } from '../kernel/netns.js';
 import type { DaemonDeps } from './daemon.js';
 
 export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
@@ -17,8 +16,8 @@ export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
     netnsIdentity: (name) => netnsIdentity(name),
     openNamespace: (name, identity) => openNamespace(name, identity),
     closeNamespace: (name) => closeNamespace(name),
-    // Created inside the namespace, and refused if the name now points elsewhere.
-    openEvents: (name, identity, handlers) => openEventSocket(name, (fn) => withNetns(name, fn, name === 'host' ? undefined : identity), handlers),
+    // The handle's own change feed: the one subscription that triggers passes also drops its kept values.
+    openEvents: (name, identity, handlers) => subscribeNamespace(name, identity, handlers),
     reconcile: (kernel, desired, o) => reconcileNamespace(kernel, desired, o),
     netnsDir: NETNS_DIR,
     ...overrides,

@@ -1,14 +1,8 @@
 // The contract between the imperative shell's kernel layer (netns, mptcp_pm genl,
 // rtnetlink, procfs) and its users (apply, daemon, doctor, show). Implementations
 // live next to this file; users depend only on these shapes.
-import type { MptcpConfig, MptcpKey } from '../config/schema.js';
-import type {
-  EndpointSpec,
-  LiveAddress,
-  LiveEndpoint,
-  LiveLink,
-  LiveNamespace,
-} from '../core/model.js';
+import type { MptcpKey } from '../config/schema.js';
+import type { EndpointSpec, LiveEndpoint, LiveNamespace } from '../core/model.js';
 
 export interface KernelErrorFields {
   /** What was attempted, e.g. "ADD_ADDR 192.0.2.1 id 3", "write net.mptcp.enabled". */
@@ -66,7 +60,7 @@ export interface LiveFingerprint {
 }
 
 /**
- * One mptcp_pm write of a batch (NamespaceKernel.runBatch); the same requests as
+ * One mptcp_pm write of a batch (KernelWriter.runBatch); the same requests as
  * addEndpoint, deleteEndpoint, setEndpointFlags and setLimits.
  */
 export type KernelWrite =
@@ -78,54 +72,51 @@ export type KernelWrite =
 /** The kernel's answer to one write of a batch: its acknowledgement, or its own error (errno, extack). */
 export type KernelWriteResult = { ok: true } | { ok: false; error: KernelError };
 
-/** One namespace's kernel handles: sockets created inside it, reused across passes. */
-export interface NamespaceKernel {
+/**
+ * What a pass reads. `readLive` returns the state; `readLiveIfChanged` also
+ * fingerprints what it read (the raw kernel replies minus sequence numbers and
+ * port ids, and the sysctl values) and, when that equals `since` (an earlier
+ * fingerprint of this reader, same selection), decodes nothing and returns
+ * `live: undefined`. A reader that cannot tell returns the state every time.
+ */
+export interface LiveReader {
   /** "host" or the name under /run/netns. */
   readonly netns: string;
-
-  dumpEndpoints(): Promise<LiveEndpoint[]>;
-  /** ADD_ADDR; ifindex is resolved by the caller from `dev`. */
-  addEndpoint(ep: EndpointSpec): Promise<void>;
-  /** DEL_ADDR by id (the kernel ignores the address when an id is given). */
-  deleteEndpoint(id: number): Promise<void>;
-  /** SET_FLAGS by id; both flags are set absolutely. */
-  setEndpointFlags(id: number, flags: { backup: boolean; fullmesh: boolean }): Promise<void>;
-  getLimits(): Promise<Limits>;
-  /** Absent keys keep their value. */
-  setLimits(limits: Partial<Limits>): Promise<void>;
-
-  links(): Promise<LiveLink[]>;
-  addresses(): Promise<LiveAddress[]>;
-
-  /** The net.mptcp.* sysctls this kernel has, in file keys. */
-  readMptcpSysctls(): MptcpConfig;
-  writeMptcpSysctl(key: MptcpKey, value: string | number | boolean): void;
-  /** Raw rp_filter per interface plus `all` and `default`. */
-  readRpFilter(): Record<string, number>;
-  writeRpFilter(iface: string, value: 0 | 1 | 2): void;
-
   /**
    * Everything a pass needs at once, with the netlink requests pipelined. A
    * selection reads only part (a converged pass of a large fleet must be cheap);
    * what is not selected comes back empty.
    */
   readLive(select?: LiveSelection): Promise<LiveNamespace>;
+  readLiveIfChanged(select: LiveSelection, since?: LiveFingerprint): Promise<{ live: LiveNamespace | undefined; fingerprint: LiveFingerprint }>;
+}
 
-  /**
-   * readLive that also fingerprints what it read: the raw kernel replies (minus
-   * sequence numbers and port ids) and the sysctl values. When that equals `since`
-   * (an earlier fingerprint of this handle, same selection) nothing is decoded and
-   * `live` is undefined. Optional: without it a pass always reads in full.
-   */
-  readLiveIfChanged?(select: LiveSelection, since?: LiveFingerprint): Promise<{ live: LiveNamespace | undefined; fingerprint: LiveFingerprint }>;
-
+/** What a pass writes: mptcp_pm requests in batches, /proc/sys files one by one. */
+export interface KernelWriter {
+  readonly netns: string;
   /**
    * Sends the writes together (one sendmsg per up to 64) and returns one result
    * per write, in order. The kernel applies them one after another in that order,
    * whatever an earlier one answered: a write that must not run when another
-   * failed belongs in a later batch. Optional: without it each write is a call.
+   * failed belongs in a later batch.
    */
-  runBatch?(writes: readonly KernelWrite[]): Promise<KernelWriteResult[]>;
+  runBatch(writes: readonly KernelWrite[]): Promise<KernelWriteResult[]>;
+  writeMptcpSysctl(key: MptcpKey, value: string | number | boolean): void;
+  writeRpFilter(iface: string, value: 0 | 1 | 2): void;
+  /** To tell, after a failed delete, whether someone else removed the endpoint first. */
+  dumpEndpoints(): Promise<LiveEndpoint[]>;
+}
 
+/** One namespace's kernel handles: sockets created inside it, reused across passes. */
+export interface NamespaceKernel extends LiveReader, KernelWriter {
+  readonly netns: string;
+  /** ADD_ADDR; ifindex is resolved by the caller from `dev`. */
+  addEndpoint(ep: EndpointSpec): Promise<void>;
+  /** DEL_ADDR by id (the kernel ignores the address when an id is given). */
+  deleteEndpoint(id: number): Promise<void>;
+  /** SET_FLAGS by id; both flags are set absolutely. */
+  setEndpointFlags(id: number, flags: { backup: boolean; fullmesh: boolean }): Promise<void>;
+  /** Absent keys keep their value. */
+  setLimits(limits: Partial<Limits>): Promise<void>;
   close(): void;
 }

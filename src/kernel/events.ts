@@ -19,10 +19,11 @@ import { readdirSync } from 'node:fs';
 // WireGuard tables (31 ms, 1.2 MB of heap the daemon never uses).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { lastErrno, lib } from './libc.js';
+import { AF_NETLINK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE, NLMSG_HDRLEN, NLMSG_OVERRUN, RTNLGRP, SK_MEMINFO_DROPS, SK_MEMINFO_VARS, SOL_NETLINK, SOL_SOCKET, SO_MEMINFO } from './uapi.js';
 
-const NETLINK_ROUTE = 0;
+export { RTNLGRP } from './uapi.js';
+
 /** Multicast groups (linux/rtnetlink.h, enum rtnetlink_groups). */
-export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV6_IFADDR: 9, IPV4_NETCONF: 24 } as const;
 
 const RTM_NAMES: Record<number, string> = {
   16: 'newlink',
@@ -32,15 +33,6 @@ const RTM_NAMES: Record<number, string> = {
   80: 'newnetconf',
   81: 'delnetconf',
 };
-const NLMSG_HDRLEN = 16;
-const NLMSG_OVERRUN = 4;
-const AF_NETLINK = 16;
-const SOL_SOCKET = 1;
-const SO_MEMINFO = 55;
-const SK_MEMINFO_DROPS = 8;
-const SK_MEMINFO_VARS = 9;
-const SOL_NETLINK = 270;
-const NETLINK_NO_ENOBUFS = 5;
 
 /** The fd of our netlink socket bound to `port` (the package does not expose it). */
 function netlinkFd(port: number): number {

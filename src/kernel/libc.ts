@@ -57,11 +57,6 @@ for (const [name, n] of Object.entries(osConstants.errno)) {
   if (!errnoNames.has(n)) errnoNames.set(n, name);
 }
 
-/** The errno's symbolic name, or undefined for a number this platform does not name. */
-export function knownErrnoName(errno: number): string | undefined {
-  return errnoNames.get(errno);
-}
-
 export function errnoName(errno: number): string {
   return errnoNames.get(errno) ?? `errno ${errno}`;
 }

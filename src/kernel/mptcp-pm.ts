@@ -18,11 +18,11 @@ import {
   endpointOpText,
 } from './mptcp-codec.js';
 import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, type NlRequest, type NlSocket, NlWriter, nextSeq, throwIfFailed } from './nlsock.js';
+import { NLMSG_HDRLEN } from './uapi.js';
 
 const GENL_ID_CTRL = 0x10;
 const CTRL_CMD_GETFAMILY = 3;
 const GENL_HDRLEN = 4;
-const NLMSG_HDRLEN = 16;
 export const MPTCP_PM_NAME = 'mptcp_pm';
 export const MPTCP_PM_VERSION = 1;
 

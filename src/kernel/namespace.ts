@@ -5,6 +5,8 @@ import type { MptcpConfig, MptcpKey } from '../config/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
 import { FingerprintBuilder } from './fingerprint.js';
+import { type EventSocket, type EventSocketHandlers, openEventSocket } from './events.js';
+import { MaxAge } from '../core/max-age.js';
 import type { EndpointRequest } from './mptcp-codec.js';
 import {
   type GenlFamily,
@@ -20,15 +22,12 @@ import {
   writer,
 } from './mptcp-pm.js';
 import { HOST_NETNS, type NetnsIdentity, netnsIdentity, withNetns } from './netns.js';
-import { NETLINK_GENERIC, NETLINK_ROUTE, type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
+import { type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
 import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
 import type { KernelWrite, KernelWriteResult } from './api.js';
+import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP } from './uapi.js';
 
-const RTNLGRP_LINK = 1;
-const RTNLGRP_IPV4_IFADDR = 5;
-const RTNLGRP_IPV6_IFADDR = 9;
-const RTNLGRP_IPV4_NETCONF = 24;
 
 class KernelNamespace implements NamespaceKernel {
   private genlSock: NlSocket | undefined;
@@ -43,6 +42,13 @@ class KernelNamespace implements NamespaceKernel {
   // or ends DAD; RTM_NEWNETCONF when an rp_filter value changes), while endpoints,
   // limits and net.mptcp.* change silently and are read every time.
   private linkWatch: NlSocket | undefined;
+  // The daemon's change feed (subscribe): one rtnetlink subscription per
+  // namespace that both marks the namespace for a pass and drops what is kept
+  // here. While it is open the watch socket above is closed: a notification
+  // not yet delivered when a pass reads is delivered after it, and then drops
+  // the kept values and asks for the next pass.
+  private feed: EventSocket | undefined;
+  private feedSaw = false;
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
   private rpCache: { key: string; values: Record<string, number> } | undefined;
@@ -99,12 +105,6 @@ class KernelNamespace implements NamespaceKernel {
     run(sock, writer.reset(), [queueSetFlags(writer, fam, id, flags, this.netns)]);
   }
 
-  async getLimits(): Promise<Limits> {
-    const { sock, fam } = this.genl();
-    const out: Limits = { subflows: 0, addAddrAccepted: 0 };
-    run(sock, writer.reset(), [queueGetLimits(writer, fam, out)]);
-    return out;
-  }
 
   async setLimits(limits: Partial<Limits>): Promise<void> {
     if (limits.subflows === undefined && limits.addAddrAccepted === undefined) return;
@@ -118,70 +118,79 @@ class KernelNamespace implements NamespaceKernel {
     return runWrites(sock, writer, fam, writes);
   }
 
-  async links(): Promise<LiveLink[]> {
-    return this.linksSync();
+
+  /** Opens the change feed; `handlers` see every notification after the kept values are dropped. */
+  subscribe(handlers: EventSocketHandlers): EventSocket {
+    this.feed?.close();
+    const saw = () => {
+      this.feedSaw = true;
+    };
+    const sock = openEventSocket(this.netns, (fn) => this.enter(fn), {
+      onEvents: (events) => {
+        saw();
+        handlers.onEvents(events);
+      },
+      onOverflow: () => {
+        saw();
+        handlers.onOverflow();
+      },
+      onError: (err) => {
+        saw();
+        handlers.onError?.(err);
+      },
+    });
+    this.feed = sock;
+    this.linkWatch?.close();
+    this.linkWatch = undefined;
+    // Nothing kept from before the subscription can be vouched for.
+    this.dropWatched();
+    return {
+      netns: this.netns,
+      close: () => {
+        sock.close();
+        if (this.feed !== sock) return;
+        this.feed = undefined;
+        this.dropWatched();
+      },
+    };
   }
 
   /** Drops what the kept lists and values say when a notification (or a lost one) came since the last drain. */
   private drainWatch(): void {
+    if (this.feed) {
+      if (this.feedSaw || !KEEP_WATCHED.fresh(this.watchedSince)) this.dropWatched();
+      this.feedSaw = false;
+      return;
+    }
     if (!this.linkWatch) {
       this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
-      for (const g of [RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_NETCONF]) this.linkWatch.joinGroup(g);
+      for (const g of Object.values(RTNLGRP)) this.linkWatch.joinGroup(g);
       this.dropWatched();
     }
     // rp_filter set over RTM_SETLINK (IFLA_INET_CONF) sends no notification
     // (KERNEL.md §4): what is kept is also dropped after a while, so such drift is
     // still seen, at the cost of one full read per namespace per KEEP_WATCHED_MS.
-    if (this.linkWatch.drainNotifications() || Date.now() - this.watchedSince > KEEP_WATCHED_MS) this.dropWatched();
+    if (this.linkWatch.drainNotifications() || !KEEP_WATCHED.fresh(this.watchedSince)) this.dropWatched();
   }
 
   private watchedSince = 0;
 
   private dropWatched(): void {
-    this.watchedSince = Date.now();
+    this.watchedSince = KEEP_WATCHED.stamp();
     this.linkCache = undefined;
     this.addrCache = undefined;
     this.rpCache = undefined;
   }
 
-  /** Whether the kept link list still holds (no link changed since it was dumped). */
-  private linkCacheValid(): boolean {
-    this.drainWatch();
-    return this.linkCache !== undefined;
-  }
 
-  /** The cached link list when no link changed since it was dumped, else undefined. */
-  private cachedLinks(): LiveLink[] | undefined {
-    return this.linkCacheValid() ? this.linkCache!.map((l) => ({ ...l })) : undefined;
-  }
 
-  private linksSync(): LiveLink[] {
-    const cached = this.cachedLinks();
-    if (cached) return cached;
-    const out: LiveLink[] = [];
-    run(this.rtnl(), writer.reset(), [queueDumpLinks(writer, out)]);
-    this.linkCache = out.map((l) => ({ ...l }));
-    this.linkGen++;
-    return out;
-  }
 
-  async addresses(): Promise<LiveAddress[]> {
-    const out: LiveAddress[] = [];
-    run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, out)]);
-    return out;
-  }
 
-  readMptcpSysctls(): MptcpConfig {
-    return this.sysctl.readMptcp();
-  }
 
   writeMptcpSysctl(key: MptcpKey, value: string | number | boolean): void {
     this.sysctl.writeMptcp(key, value);
   }
 
-  readRpFilter(): Record<string, number> {
-    return this.sysctl.readRpFilter(this.linksSync().map((l) => l.name));
-  }
 
   writeRpFilter(iface: string, value: 0 | 1 | 2): void {
     // The netconf notification would tell as well; our own write need not wait for it.
@@ -314,6 +323,8 @@ class KernelNamespace implements NamespaceKernel {
     this.rtnlSock?.close();
     this.linkWatch?.close();
     this.linkWatch = undefined;
+    this.feed?.close();
+    this.feed = undefined;
     this.dropWatched();
     this.sysctl.close();
     this.genlSock = undefined;
@@ -323,6 +334,7 @@ class KernelNamespace implements NamespaceKernel {
 
 /** How long links, addresses and rp_filter values read once are trusted without a notification. */
 export const KEEP_WATCHED_MS = 60_000;
+const KEEP_WATCHED = new MaxAge(KEEP_WATCHED_MS);
 
 const cache = new Map<string, KernelNamespace>();
 
@@ -348,6 +360,15 @@ export function openNamespace(name: string, known?: NetnsIdentity): NamespaceKer
     cache.set(name, ns);
   }
   return ns;
+}
+
+/**
+ * The change feed of namespace `name` (its cached handle): rtnetlink
+ * notifications of links, addresses and rp_filter, which also drop the handle's
+ * kept values. Closed with the handle.
+ */
+export function subscribeNamespace(name: string, known: NetnsIdentity | undefined, handlers: EventSocketHandlers): EventSocket {
+  return (openNamespace(name, known) as KernelNamespace).subscribe(handlers);
 }
 
 /** Closes and forgets the cached handle of `name` (e.g. when its namespace is gone). */

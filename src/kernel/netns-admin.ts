@@ -7,7 +7,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { interfaceNameProblem, netnsPatternProblem } from '../config/schema.js';
+import { interfaceNameProblem, netnsPatternProblem } from '../core/names.js';
 import { isGlob } from '../core/glob.js';
 import type { LiveLink } from '../core/model.js';
 import { KernelError } from './api.js';
@@ -16,9 +16,9 @@ import { run } from './mptcp-pm.js';
 import { NETLINK_ROUTE, NLM_F_ACK, NLM_F_REQUEST, NlSocket, NlWriter, nextSeq, type NlRequest } from './nlsock.js';
 import { queueDumpLinks } from './rtnl.js';
 import { errnoName, lastErrno, lib } from './libc.js';
+import { CLONE_NEWNET } from './uapi.js';
 
 const NETNS_RUN_DIR = '/run/netns';
-const CLONE_NEWNET = 0x40000000;
 const MS_BIND = 4096;
 const MS_REC = 16384;
 const MS_SHARED = 1 << 20;

@@ -3,14 +3,14 @@
 // thread, synchronously, and always back home before returning: anything that
 // awaits would let other code run in the wrong namespace.
 import { closeSync, fstatSync, openSync, readdirSync, statSync } from 'node:fs';
-import { netnsPatternProblem } from '../config/schema.js';
+import { netnsPatternProblem } from '../core/names.js';
 import { globMatch, isGlob } from '../core/glob.js';
 import { KernelError } from './api.js';
 import { errnoName, isRetryable, lastErrno, lib } from './libc.js';
+import { CLONE_NEWNET } from './uapi.js';
 
 export const HOST_NETNS = 'host';
 export const NETNS_DIR = '/run/netns';
-const CLONE_NEWNET = 0x40000000;
 
 /** What a namespace name points at; a different value means deleted and re-created. */
 export interface NetnsIdentity {

@@ -6,32 +6,21 @@
 // an event-loop turn per message.
 import { KernelError } from './api.js';
 import { errnoName, isRetryable, lastErrno, lib } from './libc.js';
+import { AF_NETLINK, MSG_DONTWAIT, NETLINK_ADD_MEMBERSHIP, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GENERIC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, SOL_NETLINK, SOL_SOCKET } from './uapi.js';
 
-const AF_NETLINK = 16;
+// Re-exported for the codecs and tools that build requests on this socket.
+export { NETLINK_GENERIC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST } from './uapi.js';
+
 const SOCK_RAW = 3;
 const SOCK_CLOEXEC = 0x80000;
-const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
-const SOL_NETLINK = 270;
-const NETLINK_ADD_MEMBERSHIP = 1;
-const NETLINK_CAP_ACK = 10;
-const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const ENOBUFS = 105;
-const NETLINK_EXT_ACK = 11;
 
-export const NETLINK_ROUTE = 0;
-export const NETLINK_GENERIC = 16;
 
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_MULTI = 0x2;
-export const NLM_F_ACK = 0x4;
-export const NLM_F_DUMP = 0x300;
 const NLM_F_CAPPED = 0x100;
 const NLM_F_ACK_TLVS = 0x200;
 
-export const NLMSG_ERROR = 2;
-export const NLMSG_DONE = 3;
 export const NLA_F_NESTED = 0x8000;
 const NLA_TYPE_MASK = 0x3fff;
 

@@ -9,7 +9,9 @@
 import { closeSync, openSync, readSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
 import { release } from 'node:os';
-import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES, interfaceNameProblem } from '../config/schema.js';
+import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES } from '../config/schema.js';
+import { interfaceNameProblem } from '../core/names.js';
+import { SYSCTL_SINCE } from '../core/vocabulary.js';
 import { KernelError } from './api.js';
 import { errnoName, isRetryable } from './libc.js';
 
@@ -65,20 +67,6 @@ const KINDS: Record<MptcpKey, Kind> = {
   closeTimeout: 'int',
   blackholeTimeout: 'int',
   synRetransBeforeTcpFallback: 'int',
-};
-
-/** The kernel release that added each sysctl (KERNEL.md §4). */
-export const SYSCTL_SINCE: Record<MptcpKey, string> = {
-  enabled: '5.6',
-  pathManager: '6.15 (or 5.19 through pm_type)',
-  addAddrTimeout: '5.11',
-  checksumEnabled: '5.14',
-  allowJoinInitialAddrPort: '5.14',
-  staleLossCnt: '5.15',
-  scheduler: '6.6',
-  closeTimeout: '6.7',
-  blackholeTimeout: '6.12',
-  synRetransBeforeTcpFallback: '6.15',
 };
 
 export const MPTCP_KEYS = Object.keys(SYSCTL_NAMES) as MptcpKey[];

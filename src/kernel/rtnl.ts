@@ -3,11 +3,8 @@
 import type { AddressScope, LiveAddress, LiveLink } from '../core/model.js';
 import { formatIPv4, formatIPv6 } from './mptcp-codec.js';
 import { NLM_F_DUMP, NLM_F_REQUEST, type NlRequest, type NlWriter, forEachAttr, nextSeq } from './nlsock.js';
+import { NLMSG_HDRLEN, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK } from './uapi.js';
 
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const RTM_NEWADDR = 20;
-const RTM_GETADDR = 22;
 const IFLA_IFNAME = 3;
 const IFLA_EXT_MASK = 29;
 // Statistics are most of a link message and nobody here reads them.
@@ -16,7 +13,6 @@ const IFF_UP = 0x1;
 const IFF_LOWER_UP = 0x10000;
 const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
-const NLMSG_HDRLEN = 16;
 
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;

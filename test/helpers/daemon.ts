@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { realDeps } from '../../src/daemon/deps.js';
+import { serveDaemon } from '../../src/cli/commands/watch.js';
 import { createLogger } from '../../src/log.js';
 import { createNetns, deleteNetns } from './netns.js';
+import { parseStrictJson } from './strict-json.js';
 
 export interface TestDaemon {
   daemon: Daemon;
@@ -23,36 +25,23 @@ export async function startTestDaemon(file: string, o: Partial<DaemonOptions> = 
     node: 'test-node',
     mode: 'enforce',
     resyncMs: 60_000,
-    listen: { host: '127.0.0.1', port: 0 },
     logger,
     deps: realDeps(),
     debounceMs: 20,
     ...o,
   });
+  const listening = serveDaemon(daemon, { host: '127.0.0.1', port: 0 }, logger);
   await daemon.ready;
-  const a = daemon.address()!;
+  const a = await listening;
   return {
     daemon,
     url: `http://127.0.0.1:${a.port}`,
-    lines: () => raw.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    // Every line must be strict JSON: a key twice in a line breaks strict consumers.
+    lines: () => raw.join('').split('\n').filter(Boolean).map((l) => parseStrictJson(l) as Record<string, unknown>),
   };
 }
 
-/** Polls `cond` every 20 ms until it holds; fails after `limitMs` (a functional bound, not a benchmark). */
-export async function eventually<T>(what: string, cond: () => T | Promise<T>, limitMs = 5000): Promise<NonNullable<T>> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await cond();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`not within ${limitMs} ms: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { eventually } from './wait.js';
 
 export interface Sample {
   name: string;

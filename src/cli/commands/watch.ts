@@ -1,13 +1,14 @@
 // `watch`: the long-running daemon. Signals are handled here (SIGHUP reloads,
-// SIGTERM/SIGINT stop after the operation in flight); everything else is in
-// src/daemon so that tests can start it in-process.
+// SIGTERM/SIGINT stop after the operation in flight), and so is the HTTP server
+// (probes, metrics, status): the command that starts the daemon owns what it
+// serves. The loop itself is in src/daemon so that tests can start it in-process.
+import { ConflictChecker } from '../../apply/conflict-gate.js';
 import { nodeName } from '../../config/index.js';
 import { DaemonStartError, startDaemon, type Daemon, type Mode } from '../../daemon/daemon.js';
-import { DaemonConflicts } from '../../daemon/conflicts.js';
 import { realDeps } from '../../daemon/deps.js';
 import { formatDuration, parseDuration } from '../../daemon/duration.js';
-import { parseListen } from '../../http/server.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../../log.js';
+import { parseListen, startHttpServer, type HttpSources, type ListenAddress } from '../../http/server.js';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../../log.js';
 import type { CliIO } from '../io.js';
 import { UsageError } from '../io.js';
 
@@ -22,8 +23,30 @@ export interface WatchOptions {
   etcRoot?: string;
 }
 
-/** Checks the options and starts the daemon; used by `run` and by tests that want the handle. */
-export function startWatch(raw: Record<string, unknown>, io: CliIO): Daemon {
+/** What the HTTP server shows of a daemon. */
+export function httpSources(daemon: Daemon): HttpSources {
+  return { healthy: () => daemon.healthy(), ready: () => daemon.isReady(), registry: daemon.metrics.registry, status: () => daemon.status() };
+}
+
+/**
+ * Serves `daemon` on `listen` until the daemon is done. A port that cannot be
+ * bound is a DaemonStartError (the message as printed).
+ */
+export async function serveDaemon(daemon: Daemon, listen: ListenAddress, logger: Logger): Promise<ListenAddress> {
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer(listen, httpSources(daemon));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new DaemonStartError(`cannot listen on ${listen.host}:${listen.port}: ${e.code ?? e.message}`);
+  }
+  logger.info({ listen: `${http.address.host}:${http.address.port}` }, 'http listening');
+  void daemon.done.then(() => http.close());
+  return http.address;
+}
+
+/** Checks the options and starts the daemon and its HTTP server; used by `run` and by tests that want the handle. */
+export function startWatch(raw: Record<string, unknown>, io: CliIO): { daemon: Daemon; listening: Promise<ListenAddress> } {
   const o = raw as unknown as WatchOptions;
   const resyncMs = parseDuration(o.resync ?? '5s');
   if (resyncMs === undefined || resyncMs < 100) {
@@ -38,12 +61,23 @@ export function startWatch(raw: Record<string, unknown>, io: CliIO): Daemon {
   const node = nodeName({ node: o.node }, io.env);
   const logger = createLogger({ level });
   logger.info({ resync: formatDuration(resyncMs) }, 'starting');
-  const conflicts = new DaemonConflicts({ procRoot: o.procRoot ?? '/proc', etcRoot: o.etcRoot ?? '/etc' });
-  return startDaemon({ file: o.file, node, mode, resyncMs, listen, logger, deps: realDeps(), conflicts });
+  const conflicts = new ConflictChecker({
+    procRoot: o.procRoot ?? '/proc',
+    etcRoot: o.etcRoot ?? '/etc',
+    // One /proc scan serves every namespace's passes for this long.
+    evidenceMaxAgeMs: 30_000,
+    detectFights: true,
+    tolerateConfigErrors: true,
+  });
+  const daemon = startDaemon({ file: o.file, node, mode, resyncMs, logger, deps: realDeps(), conflicts });
+  const listening = serveDaemon(daemon, listen, logger);
+  // A port that cannot be bound stops the daemon before anything else happens.
+  listening.catch(() => void daemon.stop());
+  return { daemon, listening };
 }
 
 export async function run(opts: Record<string, unknown>, io: CliIO): Promise<number> {
-  const daemon = startWatch(opts, io);
+  const { daemon, listening } = startWatch(opts, io);
   let signalled: NodeJS.Signals | undefined;
   const onStop = (sig: NodeJS.Signals) => {
     if (signalled) return;
@@ -54,16 +88,29 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onHup);
+  // A port that cannot be bound stops the daemon: that, not "stopped", is the reason to print.
+  const listenError = listening.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  const fail = async (err: unknown): Promise<number> => {
+    if (!(err instanceof DaemonStartError) || signalled !== undefined) {
+      if (signalled === undefined) throw err;
+      return 0;
+    }
+    io.stderr.write(`error: ${err.message}\n`);
+    await daemon.done;
+    return 1;
+  };
   try {
     try {
       await daemon.ready;
     } catch (err) {
-      if (err instanceof DaemonStartError && signalled === undefined) {
-        io.stderr.write(`error: ${err.message}\n`);
-        return 1;
-      }
-      if (signalled === undefined) throw err;
+      const code = await fail((await listenError) ?? err);
+      if (code !== 0) return code;
     }
+    const late = await listenError;
+    if (late !== undefined) return await fail(late);
     // Runs until a signal stops it; `done` resolves once the passes in flight are finished.
     await daemon.done;
     return 0;
