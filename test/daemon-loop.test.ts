@@ -136,13 +136,14 @@ describe('daemon loop', () => {
     const { d } = start(['fake-a'], async (ns) => ok(ns), 3_600_000, {
       loadConfig: async (path, node) => {
         const r = await realDeps().loadConfig(path, node);
-        return r.ok ? { ...r, hash: 'from-parsed-bytes' } : r;
+        // A made-up sha256 that no re-read of the files could give.
+        return r.ok ? { ...r, hash: 'ab'.repeat(32) } : r;
       },
     });
     await d.ready;
-    expect(d.status().config.hash).toBe('from-parsed-bytes');
+    expect(d.status().config.hash).toBe('ab'.repeat(6));
     await d.reload('SIGHUP');
-    expect(d.status().config).toMatchObject({ hash: 'from-parsed-bytes', generation: 1 });
+    expect(d.status().config).toMatchObject({ hash: 'ab'.repeat(6), generation: 1 });
   });
 
   it('logs an expected kernel error as one line without a stack, and a bug with its stack; every line is strict JSON', async () => {

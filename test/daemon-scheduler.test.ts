@@ -1,6 +1,6 @@
 // The loop's scheduling rules with a fake pass (pure: no kernel, no files).
 import { describe, expect, it, vi } from 'vitest';
-import { parseDuration } from '../src/daemon/duration.js';
+import { parseDuration } from '../src/core/duration.js';
 import { Scheduler, type PassOutcome } from '../src/daemon/scheduler.js';
 
 function deferred<T = void>() {

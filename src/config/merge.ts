@@ -15,7 +15,7 @@ import { limitsSchema, mptcpSchema, RP_FILTER_NAMES } from './schema.js';
 import type { Config, EndpointConfig, LimitsConfig, MptcpConfig, NamespaceEntry, RpFilterName, RpFilterValue } from './schema.js';
 import { DEFAULT_LINK_DOWN_HOLD_MS, normalizeSourceRoute, orderedSourceRouting } from './schema-routing.js';
 import type { DesiredRouting, LinkDownPolicy, SourceRouteConfig } from './schema-routing.js';
-import { parseDuration } from '../daemon/duration.js';
+import { parseDuration } from '../core/duration.js';
 
 /** The reconciler's own namespace; only the literal pattern `host` selects it. */
 export const HOST_NETNS = 'host';

@@ -2,7 +2,11 @@
 // invalid edit keeps the last good config enforced. A reload requested while
 // one runs is coalesced into one more load after it. The hash is the loader's
 // own (of the bytes it parsed) when it reports one, so the config enforced and
-// the hash reported can never come from two different reads.
+// the hash reported can never come from two different reads. A file edited
+// while it was being loaded must not be lost either: a watcher may fold that
+// edit's event into the one that started the load (same size, same second), so
+// after each load the files are read once more and, if they differ from what
+// was parsed, loaded again.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -38,11 +42,14 @@ export interface ConfigSourceOptions {
   onChange(hash: string): void;
 }
 
-function shortHash(bytes: Buffer[]): string {
+function fullHash(bytes: Buffer[]): string {
   const h = createHash('sha256');
   for (const b of bytes) h.update(b);
-  return h.digest('hex').slice(0, 12);
+  return h.digest('hex');
 }
+
+const SHORT = 12;
+const MAX_STALE_RELOADS = 5;
 
 export class ConfigSource {
   current: LoadedConfig | undefined;
@@ -51,6 +58,8 @@ export class ConfigSource {
   error: string | undefined;
   private reloading: Promise<void> | undefined;
   private reloadAgain = false;
+  /** The last load parsed bytes that the files no longer hold. */
+  private readStale = false;
   private stopped = false;
 
   constructor(private readonly o: ConfigSourceOptions) {}
@@ -59,6 +68,7 @@ export class ConfigSource {
   async start(): Promise<LoadedConfig> {
     await this.loadOnce('start', true);
     this.o.metrics.configValid.set(1);
+    if (this.readStale) void this.reload('file:changed while loading');
     return this.current!;
   }
 
@@ -73,6 +83,9 @@ export class ConfigSource {
     }
     this.reloading = (async () => {
       try {
+        // Loads again while the files move under it, but never without end: a file
+        // rewritten faster than it can be read is left to the next event.
+        let stale = 0;
         do {
           this.reloadAgain = false;
           try {
@@ -80,7 +93,7 @@ export class ConfigSource {
           } catch (err) {
             this.o.logger.error({ err }, 'config reload failed');
           }
-        } while (this.reloadAgain && !this.stopped);
+        } while (!this.stopped && (this.reloadAgain || (this.readStale && ++stale <= MAX_STALE_RELOADS)));
       } finally {
         this.reloading = undefined;
       }
@@ -95,18 +108,34 @@ export class ConfigSource {
   }
 
   private async hashOf(r: Extract<ConfigLoad, { ok: true }>): Promise<string> {
-    if (r.hash !== undefined) return r.hash;
+    if (r.hash !== undefined) return r.hash.slice(0, SHORT);
     try {
-      return shortHash(await Promise.all(r.files.map((f) => readFile(resolve(f)))));
+      return fullHash(await this.readFiles(r.files)).slice(0, SHORT);
     } catch {
       // A file vanished between load and hash (an update in progress): the next event reloads.
       return `gen${this.generation + 1}`;
     }
   }
 
+  private readFiles(files: string[]): Promise<Buffer[]> {
+    return Promise.all(files.map((f) => readFile(resolve(f))));
+  }
+
+  /** Whether the files now hold other bytes than the load parsed (hash: the loader's full one). */
+  private async changedSince(files: string[], hash: string): Promise<boolean> {
+    try {
+      return fullHash(await this.readFiles(files)) !== hash;
+    } catch {
+      // Vanished or unreadable under the name shown: the watcher reports what comes next.
+      return false;
+    }
+  }
+
   private async loadOnce(reason: string, initial: boolean): Promise<void> {
     const { o } = this;
+    this.readStale = false;
     const r = await o.loadConfig(o.file, o.node);
+    if (r.ok && r.hash !== undefined) this.readStale = await this.changedSince(r.files, r.hash);
     if (!r.ok) {
       const text = o.formatDiagnostics(r.diagnostics);
       if (initial) throw new DaemonStartError(`invalid config ${o.file}:\n${text}`);

@@ -6,7 +6,7 @@ import { ConflictChecker } from '../../apply/conflict-gate.js';
 import { nodeName } from '../../config/index.js';
 import { DaemonStartError, startDaemon, type Daemon, type Mode } from '../../daemon/daemon.js';
 import { realDeps } from '../../daemon/deps.js';
-import { formatDuration, parseDuration } from '../../daemon/duration.js';
+import { formatDuration, parseDuration } from '../../core/duration.js';
 import { parseListen, startHttpServer, type HttpSources, type ListenAddress } from '../../http/server.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../../log.js';
 import type { CliIO } from '../io.js';
