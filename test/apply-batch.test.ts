@@ -24,7 +24,7 @@ function spy(k: NamespaceKernel, before?: (writes: readonly KernelWrite[], call:
       if (prop === 'runBatch') {
         return async (writes: readonly KernelWrite[]) => {
           before?.(writes, batches.length);
-          batches.push(writes.map((w) => (w.op === 'add' ? `add ${w.endpoint.address}` : w.op === 'set-limits' ? 'set-limits' : `${w.op} ${w.id}`)));
+          batches.push(writes.map((w) => (w.op === 'add' ? `add ${w.endpoint.address}` : w.op === 'set-limits' || w.op === 'flush' ? w.op : `${w.op} ${w.id}`)));
           return target.runBatch(writes);
         };
       }

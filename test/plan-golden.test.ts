@@ -92,7 +92,7 @@ export function renderOp(op: Operation): string {
         .join(', ')}`;
       break;
     case 'delete':
-      s = `delete id ${op.id}: ${spec(op.endpoint)}`;
+      s = `delete id ${op.id}: ${spec(op.endpoint)}${op.via ? ` via ${op.via}` : ''}`;
       break;
     case 'set-flags':
       s = `set-flags id ${op.id}: backup ${op.from.backup} -> ${op.backup}, fullmesh ${op.from.fullmesh} -> ${op.fullmesh} (${spec(op.endpoint)})`;
@@ -112,7 +112,7 @@ function render(desired: DesiredNamespace, live: LiveNamespace): Record<string, 
   const model = new KernelModel(live);
   let applied: string;
   try {
-    for (const op of plan.operations) model.apply(op);
+    model.applyPlan(plan.operations);
     const v = verifyNamespace(desired, model.state);
     applied = v.converged ? 'converged' : `not converged: ${v.differences.join('; ')}`;
   } catch (e) {
@@ -150,7 +150,7 @@ describe('golden plans', () => {
       // Replanning the applied state is empty: the plan is complete.
       if (got.afterApply === 'converged') {
         const model = new KernelModel(live);
-        for (const op of planNamespace(desired, live).operations) model.apply(op);
+        model.applyPlan(planNamespace(desired, live).operations);
         expect(planNamespace(desired, model.state).operations).toEqual([]);
       }
     });

@@ -236,7 +236,7 @@ const desiredArb = (live: LiveNamespace): fc.Arbitrary<DesiredNamespace> => fc.r
 const pairArb = liveArb.chain((l) => fc.tuple(desiredArb(l.live), fc.constant(l)));
 
 function apply(model: KernelModel, ops: Operation[]): void {
-  for (const op of ops) model.apply(op);
+  model.applyPlan(ops);
 }
 
 const NUM_RUNS = Number(process.env.PLAN_PROPERTY_RUNS ?? 1000);

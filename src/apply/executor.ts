@@ -4,6 +4,8 @@
 // operation that depends on one still in the run, since the kernel would run it
 // even when its dependency failed. Failed deletes whose endpoint is gone anyway
 // count as done: the delete's purpose holds, so what depends on it may run.
+// Deletes the planner marked `via: 'flush'` go as one FLUSH_ADDRS whose answer
+// is each one's result.
 import { KernelError, type KernelWrite, type KernelWriteResult, type KernelWriter } from '../kernel/api.js';
 import type { EndpointSpec, LiveNamespace, NamespaceResult, Operation } from '../core/model.js';
 import { endpointKey } from '../core/address.js';
@@ -57,6 +59,20 @@ function withIfindex(op: Extract<Operation, { op: 'add' }>, live: LiveNamespace,
     ep.ifindex = link.ifindex;
   }
   return ep;
+}
+
+/**
+ * The indices of the deletes to send as one FLUSH_ADDRS, or [] for none. Only
+ * when they delete exactly the endpoints read before planning: FLUSH removes
+ * everything, so a list cut short (or a plan for another state) goes one by one.
+ */
+export function flushGroup(ops: readonly Operation[], live: LiveNamespace): number[] {
+  const group: number[] = [];
+  ops.forEach((o, i) => o.op === 'delete' && o.via === 'flush' && group.push(i));
+  if (group.length === 0) return group;
+  const ids = new Set(group.map((i) => (ops[i] as { id: number }).id));
+  const all = live.endpoints.length === ids.size && live.endpoints.every((e) => ids.has(e.id));
+  return all ? group : [];
 }
 
 /** The mptcp_pm write of an operation, or undefined for a /proc/sys one. */
@@ -116,6 +132,10 @@ export async function executeOperations(
   opts: ExecuteOptions = {},
 ): Promise<{ results: OpResult[]; errors: ErrorEntry[] }> {
   const results: OpResult[] = ops.map((o) => ({ ...o }));
+  const group = flushGroup(ops, live);
+  const inGroup = new Set(group);
+  /** The operations one queued write answers for: the whole group for the FLUSH. */
+  const answered = (i: number) => (inGroup.has(i) ? group : [i]);
   const errors: ErrorEntry[] = [];
   const succeeded = (i: number) => {
     results[i]!.result = 'ok';
@@ -134,7 +154,8 @@ export async function executeOperations(
     }
     r.result = 'failed';
     r.error = e.message;
-    errors.push(e);
+    // A failed FLUSH shows on each of its deletes but is one error.
+    if (!inGroup.has(i) || !errors.some((x) => x.message === e.message)) errors.push(e);
     opts.onFailed?.(o, e);
   };
 
@@ -148,20 +169,31 @@ export async function executeOperations(
       answers = await writer.runBatch(run.map((b) => b.write));
     } catch (err) {
       // The socket itself failed: no write of the run has an answer of its own.
-      for (const b of run) await failed(b.i, err);
+      for (const b of run) for (const i of answered(b.i)) await failed(i, err);
       return;
     }
     for (let k = 0; k < run.length; k++) {
       const a = answers[k]!;
-      if (a.ok) succeeded(run[k]!.i);
-      else await failed(run[k]!.i, a.error);
+      for (const i of answered(run[k]!.i)) {
+        if (a.ok) succeeded(i);
+        else await failed(i, a.error);
+      }
     }
   };
 
   for (let i = 0; i < ops.length; i++) {
     const r = results[i]!;
+    // The rest of the flush group is answered with its first member (or skipped with it).
+    if (inGroup.has(i) && i !== group[0]) {
+      const first = results[group[0]!]!;
+      if (first.result === 'skipped') {
+        r.result = 'skipped';
+        r.error = first.error!;
+      }
+      continue;
+    }
     const dep = dependencyOf(ops, i);
-    if (dep >= 0 && batch.some((b) => b.i === dep)) await flush();
+    if (dep >= 0 && batch.some((b) => answered(b.i).includes(dep))) await flush();
     const depDone = dep >= 0 && results[dep]!.result === 'ok';
     // A stop request waits for the second half of a replace whose first half ran.
     if (opts.signal?.aborted && !depDone) {
@@ -176,7 +208,7 @@ export async function executeOperations(
     }
     try {
       await opts.beforeOperation?.(ops[i]!, i);
-      const write = netlinkWrite(ops[i]!, live, writer.netns);
+      const write: KernelWrite | undefined = i === group[0] ? { op: 'flush' } : netlinkWrite(ops[i]!, live, writer.netns);
       if (write) {
         batch.push({ i, write });
         continue;
@@ -187,7 +219,7 @@ export async function executeOperations(
     } catch (err) {
       // The writes queued before it are answered first: errors stay in the planner's order.
       await flush();
-      await failed(i, err);
+      for (const j of answered(i)) await failed(j, err);
     }
   }
   await flush();

@@ -172,7 +172,7 @@ export function describeOperation(op: Operation): string {
     case 'add':
       return `add endpoint ${endpointText(op.endpoint)}${op.endpoint.id !== undefined ? ` id ${op.endpoint.id}` : ''} flags ${flagList(op.endpoint.flags)}`;
     case 'delete':
-      return `delete endpoint id ${op.id} (${endpointText(op.endpoint)})`;
+      return `delete endpoint id ${op.id} (${endpointText(op.endpoint)})${op.via === 'flush' ? ', flushed together' : ''}`;
     case 'set-flags': {
       const parts: string[] = [];
       if (op.from.backup !== op.backup) parts.push(`backup ${op.from.backup} -> ${op.backup}`);

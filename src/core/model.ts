@@ -96,7 +96,17 @@ interface OpBase {
 
 export type Operation =
   | (OpBase & { op: 'add'; endpoint: EndpointSpec })
-  | (OpBase & { op: 'delete'; id: number; endpoint: EndpointSpec })
+  | (OpBase & {
+      op: 'delete';
+      id: number;
+      endpoint: EndpointSpec;
+      /**
+       * 'flush': the plan deletes every live endpoint, so these deletes go to the
+       * kernel as one FLUSH_ADDRS (one write, the id counter back to 1, and no
+       * RM_ADDR for subflow endpoints in use) instead of one DEL_ADDR each.
+       */
+      via?: 'flush';
+    })
   | (OpBase & {
       op: 'set-flags';
       id: number;

@@ -405,6 +405,12 @@ function endpointOps(
     deletes.push({ op: 'delete', id: l.id, endpoint: liveSpec(live, l), disruptive: true, reason: a.reason! });
   }
   deletes.sort((x, y) => (x as { id: number }).id - (y as { id: number }).id);
+  // Every live endpoint goes (nothing implicit, nothing kept by prune off or a
+  // missing dev): one FLUSH_ADDRS does it. Every ADD that follows names its id,
+  // so the counter FLUSH resets changes no id.
+  if (deletes.length > 0 && deletes.length === live.endpoints.length) {
+    for (const d of deletes) (d as Extract<Operation, { op: 'delete' }>).via = 'flush';
+  }
 
   const setFlags: Operation[] = [];
   for (const a of actions) {

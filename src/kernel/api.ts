@@ -61,11 +61,13 @@ export interface LiveFingerprint {
 
 /**
  * One mptcp_pm write of a batch (KernelWriter.runBatch); the same requests as
- * addEndpoint, deleteEndpoint, setEndpointFlags and setLimits.
+ * addEndpoint, deleteEndpoint, setEndpointFlags and setLimits, and FLUSH_ADDRS.
  */
 export type KernelWrite =
   | { op: 'add'; endpoint: EndpointSpec }
   | { op: 'delete'; id: number }
+  /** FLUSH_ADDRS: every endpoint of the namespace at once (the limits stay). */
+  | { op: 'flush' }
   | { op: 'set-flags'; id: number; backup: boolean; fullmesh: boolean }
   | { op: 'set-limits'; limits: Partial<Limits> };
 

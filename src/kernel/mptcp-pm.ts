@@ -152,6 +152,11 @@ export function queueDeleteEndpoint(w: NlWriter, fam: GenlFamily, id: number, ne
   return write(w, fam, MPTCP_PM_CMD.DEL_ADDR, `DEL_ADDR id ${id}`, (w) => encodeAttrs(w, PM_ATTRS, { addr: { id } }));
 }
 
+/** FLUSH_ADDRS takes no attributes: every endpoint goes, the id counter restarts at 1. */
+export function queueFlushEndpoints(w: NlWriter, fam: GenlFamily): NlRequest {
+  return write(w, fam, MPTCP_PM_CMD.FLUSH_ADDRS, 'FLUSH_ADDRS', () => undefined);
+}
+
 /** SET_FLAGS by id (no family, so the kernel looks up by id); backup and fullmesh are absolute. */
 export function queueSetFlags(
   w: NlWriter,
@@ -187,6 +192,8 @@ export function queueWrite(w: NlWriter, fam: GenlFamily, write: KernelWrite, net
       return queueAddEndpoint(w, fam, write.endpoint);
     case 'delete':
       return queueDeleteEndpoint(w, fam, write.id, netns);
+    case 'flush':
+      return queueFlushEndpoints(w, fam);
     case 'set-flags':
       return queueSetFlags(w, fam, write.id, { backup: write.backup, fullmesh: write.fullmesh }, netns);
     case 'set-limits':
@@ -200,6 +207,8 @@ function writeOpText(write: KernelWrite): string {
       return `ADD_ADDR ${write.endpoint.address}`;
     case 'delete':
       return `DEL_ADDR id ${write.id}`;
+    case 'flush':
+      return 'FLUSH_ADDRS';
     case 'set-flags':
       return `SET_FLAGS id ${write.id}`;
     case 'set-limits':

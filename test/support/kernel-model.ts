@@ -100,6 +100,34 @@ export class KernelModel {
     this.state.endpoints.splice(this.state.endpoints.indexOf(e), 1);
   }
 
+  /** FLUSH_ADDRS: every endpoint goes, the id counter restarts; limits stay. */
+  flush(): void {
+    this.state.endpoints.splice(0);
+    this.nextId = 1;
+  }
+
+  /**
+   * A plan's operations as the executor sends them: the deletes marked
+   * `via: 'flush'` are one FLUSH_ADDRS, sent at the first of them. A FLUSH
+   * that would take an endpoint the group does not delete is a planner bug.
+   */
+  applyPlan(ops: readonly Operation[]): void {
+    const group = ops.filter((o): o is Extract<Operation, { op: 'delete' }> => o.op === 'delete' && o.via === 'flush');
+    const ids = new Set(group.map((o) => o.id));
+    let flushed = false;
+    for (const op of ops) {
+      if (op.op !== 'delete' || op.via !== 'flush') {
+        this.apply(op);
+        continue;
+      }
+      if (flushed) continue;
+      const kept = this.state.endpoints.filter((e) => !ids.has(e.id));
+      if (kept.length > 0) throw new Error(`FLUSH would also remove ${kept.map((e) => `id ${e.id}`).join(', ')}`);
+      this.flush();
+      flushed = true;
+    }
+  }
+
   /** SET_FLAGS by id: backup and fullmesh set absolutely, nothing else changes. */
   setFlags(id: number, want: { backup: boolean; fullmesh: boolean }): void {
     if (id === 0) throw new ModelError('EINVAL', 'missing address ID');
