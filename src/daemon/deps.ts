@@ -2,6 +2,7 @@
 import { formatDiagnostics, loadConfig, missingNamespaces, resolveAll } from '../config/index.js';
 import type { Diagnostic } from '../config/index.js';
 import { reconcileNamespace } from '../apply/reconcile.js';
+import { capabilitiesOfHandle } from '../kernel/capabilities.js';
 import { closeNamespace, openNamespace, subscribeNamespace } from '../kernel/namespace.js';
 import { listNamespaces, NETNS_DIR, netnsIdentity } from '../kernel/netns.js';
 import type { DaemonDeps } from './daemon.js';
@@ -19,6 +20,7 @@ export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
     // The handle's own change feed: the one subscription that triggers passes also drops its kept values.
     openEvents: (name, identity, handlers) => subscribeNamespace(name, identity, handlers),
     reconcile: (kernel, desired, o) => reconcileNamespace(kernel, desired, o),
+    capabilities: (kernel) => capabilitiesOfHandle(kernel),
     netnsDir: NETNS_DIR,
     ...overrides,
   };

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConflictChecker } from '../apply/conflict-gate.js';
 import type { PassMemo } from '../apply/pass-memo.js';
 import type { ConflictGate, Logger as PassLogger } from '../apply/reconcile.js';
-import type { DesiredNamespace } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities } from '../core/model.js';
 import type { NamespaceKernel } from '../kernel/api.js';
 import type { EventSocketHandlers } from '../kernel/events.js';
 import type { NetnsIdentity } from '../kernel/netns.js';
@@ -21,12 +21,16 @@ export interface ReconcileCall {
   signal: AbortSignal;
   conflictGate?: ConflictGate;
   memo: PassMemo;
+  /** The kernel's capabilities in this namespace: what it cannot hold is refused with the reason. */
+  capabilitiesOf?: (netns: string) => KernelCapabilities | undefined;
 }
 
 export interface PassDeps {
   /** `identity`: netnsIdentity(name) just taken, so that it is not stat'ed twice per pass. */
   openNamespace(name: string, identity?: NetnsIdentity): NamespaceKernel;
   reconcile(kernel: NamespaceKernel, desired: DesiredNamespace, opts: ReconcileCall): Promise<PassResult>;
+  /** Probed once per handle (so again after a re-open), cheaply: /proc/sys and the release. */
+  capabilities?(kernel: NamespaceKernel): KernelCapabilities | undefined;
 }
 
 export interface PassRunnerOptions {
@@ -113,7 +117,16 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
       }
       const kernel = h.identity ? o.deps.openNamespace(ns, h.identity) : o.deps.openNamespace(ns);
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
-      result = await o.deps.reconcile(kernel, want, { mode, passId, logger: plog, signal: o.signal, memo: o.memo, ...(gate ? { conflictGate: gate } : {}) });
+      const caps = o.deps.capabilities?.(kernel);
+      result = await o.deps.reconcile(kernel, want, {
+        mode,
+        passId,
+        logger: plog,
+        signal: o.signal,
+        memo: o.memo,
+        ...(gate ? { conflictGate: gate } : {}),
+        ...(caps ? { capabilitiesOf: () => caps } : {}),
+      });
     } catch (err) {
       crashed = err;
       result = crashResult(ns, err);

@@ -3,7 +3,7 @@
 // and since "mptcp: pm: ignore unknown endpoint flags" silently drops them, so no
 // request can tell them apart without creating an endpoint); the sysctls, path
 // managers and schedulers are read from /proc/sys/net/mptcp inside the namespace.
-// Probed once per namespace and process.
+// Probed once per namespace and process, or once per namespace handle.
 import { readdirSync, readFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import type { FlagName } from '../core/flags.js';
@@ -57,7 +57,29 @@ function words(path: string): string[] | undefined {
 export function probeCapabilities(netns: string): KernelCapabilities {
   const hit = cache.get(netns);
   if (hit) return hit;
-  const caps = withNetns(netns, () => {
+  const caps = probe(netns);
+  cache.set(netns, caps);
+  return caps;
+}
+
+const byHandle = new WeakMap<object, KernelCapabilities>();
+
+/**
+ * Probes once per namespace handle (a long-running daemon): a handle re-opened
+ * for a re-created namespace is a new object and is probed again; the old
+ * answer goes with the old handle.
+ */
+export function capabilitiesOfHandle(handle: { readonly netns: string }): KernelCapabilities {
+  let caps = byHandle.get(handle);
+  if (!caps) {
+    caps = probe(handle.netns);
+    byHandle.set(handle, caps);
+  }
+  return caps;
+}
+
+function probe(netns: string): KernelCapabilities {
+  return withNetns(netns, () => {
     let names: string[] = [];
     try {
       names = readdirSync('/proc/sys/net/mptcp');
@@ -68,8 +90,6 @@ export function probeCapabilities(netns: string): KernelCapabilities {
     const schedulers = words('/proc/sys/net/mptcp/available_schedulers');
     return capabilitiesFor(osRelease(), names, { ...(pathManagers && { pathManagers }), ...(schedulers && { schedulers }) });
   });
-  cache.set(netns, caps);
-  return caps;
 }
 
 /** One line for humans: `kernel 6.18.44: endpoint flags signal subflow ...; path managers kernel userspace; ...`. */
