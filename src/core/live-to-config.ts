@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   CONFIG_FLAG_NAMES,
   configInterfaceNameProblem,
+  endpointSchema,
   type ConfigFlagName,
   type EndpointConfig,
   type MptcpConfig,
@@ -25,6 +26,11 @@ export interface ShownEndpoint {
   implicit: boolean;
   /** What the config cannot say about this endpoint, for a comment. */
   notes: string[];
+  /**
+   * Why the config would refuse this endpoint (e.g. a loopback address the kernel
+   * took): shown as a comment, like an implicit one, so the output stays valid input.
+   */
+  refused?: string;
 }
 
 export interface ShownNamespace {
@@ -52,7 +58,12 @@ export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string
   }
   config.flags = ep.flags.filter((f): f is ConfigFlagName => CONFIG_FLAGS.has(f));
   if (ep.rawFlags) notes.push(`unknown flag bits 0x${ep.rawFlags.toString(16)} (rawflags)`);
-  return { config, implicit: ep.flags.includes('implicit'), notes };
+  const implicit = ep.flags.includes('implicit');
+  // The config's own rules decide: what `validate` refuses (unspecified, loopback,
+  // multicast, broadcast, link-local IPv6 without dev ...) must not be printed as config.
+  const check = implicit ? undefined : endpointSchema.safeParse(config);
+  const refused = check && !check.success ? check.error.issues.map((i) => i.message).join('; ') : undefined;
+  return { config, implicit, notes, ...(refused !== undefined && { refused }) };
 }
 
 export function rpFilterName(raw: number): RpFilterValue | undefined {
@@ -79,13 +90,17 @@ export function liveToConfig(live: LiveNamespace): ShownNamespace {
     else notes.push(`rpFilter.${iface} is ${raw}, outside 0..2 (the kernel treats it like strict)`);
   }
 
+  const refused = endpoints.filter((e) => e.refused !== undefined);
   const entry: NamespaceEntry = {
     netns: live.netns,
     mptcp: mptcp as MptcpConfig,
     limits: { subflows: live.limits.subflows, addAddrAccepted: live.limits.addAddrAccepted },
-    endpoints: endpoints.filter((e) => !e.implicit).map((e) => e.config),
+    endpoints: endpoints.filter((e) => !e.implicit && e.refused === undefined).map((e) => e.config),
     rpFilter,
+    // Applying the output must not delete what it could only show as a comment.
+    ...(refused.length > 0 && { prune: false }),
   };
+  if (refused.length > 0) notes.push('prune: false keeps the live endpoints shown as comments, which a config cannot declare');
   return { entry, endpoints, notes };
 }
 

@@ -69,9 +69,10 @@ export function renderYaml(node: string, shown: ShownNamespace[], caps: KernelCa
       let item = 0;
       const implicit: string[] = [];
       for (const ep of s.endpoints) {
-        if (ep.implicit) {
+        if (ep.implicit || ep.refused !== undefined) {
           const flow = YAML.stringify(ep.config, { collectionStyle: 'flow' }).trim();
-          implicit.push(` implicit (created by the kernel, never pruned): ${flow}${ep.notes.length ? `; ${ep.notes.join('; ')}` : ''}`);
+          const what = ep.implicit ? 'implicit (created by the kernel, never pruned)' : `not valid config (${ep.refused})`;
+          implicit.push(` ${what}: ${flow}${ep.notes.length ? `; ${ep.notes.join('; ')}` : ''}`);
           continue;
         }
         const node = seq.items[item++] as YAMLMap;
