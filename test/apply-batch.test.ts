@@ -102,6 +102,8 @@ describe('dependencies across batches', () => {
   it('the add half of a replace goes in a later batch, and is skipped when its delete failed', async () => {
     const n = ns();
     ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.63', 'id', '3', 'subflow');
+    // An endpoint that stays: the delete goes as DEL_ADDR, not as a FLUSH of everything.
+    ip('-n', n, 'mptcp', 'endpoint', 'add', '203.0.113.1', 'id', '40', 'subflow');
     const { kernel, batches } = spy(openNamespace(n), (_w, call) => {
       // Someone else re-creates the endpoint under another id: DEL_ADDR id 3 finds nothing, yet the address is still there.
       if (call === 0) {
@@ -111,7 +113,7 @@ describe('dependencies across batches', () => {
     });
     const r = await reconcileNamespace(
       kernel,
-      desired(n, { limits: { subflows: 4 }, endpoints: [sub('198.51.100.1'), { address: '192.0.2.63', flags: ['signal'] }] }),
+      desired(n, { limits: { subflows: 4 }, endpoints: [sub('198.51.100.1'), { address: '192.0.2.63', flags: ['signal'] }, sub('203.0.113.1')] }),
       enforce,
     );
     // set-limits, the delete and the independent add share a batch; the dependent add never went out.
@@ -119,23 +121,24 @@ describe('dependencies across batches', () => {
     expect(r.operations.map((o) => `${o.op} ${o.result}`)).toEqual(['set-limits ok', 'delete failed', 'add ok', 'add skipped']);
     expect(r.operations[3]!.error).toMatch(/depends on operation 2 \(delete 192.0.2.63 id 3\)/);
     expect(r.errors).toEqual([expect.objectContaining({ op: 'DEL_ADDR id 3', errno: 'EINVAL', extack: 'address not found' })]);
-    expect(ipEndpoints(n).map((e) => `${e.address} ${e.subflow ? 'subflow' : 'signal'}`).sort()).toEqual(['192.0.2.63 subflow', '198.51.100.1 subflow']);
+    expect(ipEndpoints(n).map((e) => `${e.address} ${e.subflow ? 'subflow' : 'signal'}`).sort()).toEqual(['192.0.2.63 subflow', '198.51.100.1 subflow', '203.0.113.1 subflow']);
     expect(ipLimits(n).subflows).toBe(4);
   });
 
   it('a replace applies across two batches; a stop request during the first still finishes the add half, nothing after', async () => {
     const n = ns();
     ip('-n', n, 'mptcp', 'endpoint', 'add', '192.0.2.64', 'subflow');
+    ip('-n', n, 'mptcp', 'endpoint', 'add', '203.0.113.1', 'subflow'); // stays: no FLUSH
     const stop = new AbortController();
     const { kernel, batches } = spy(openNamespace(n), () => stop.abort());
     const r = await reconcileNamespace(
       kernel,
-      desired(n, { endpoints: [{ address: '192.0.2.64', flags: ['signal'] }], rpFilter: { lo: 'loose' } }),
+      desired(n, { endpoints: [{ address: '192.0.2.64', flags: ['signal'] }, sub('203.0.113.1')], rpFilter: { lo: 'loose' } }),
       { mode: 'enforce', signal: stop.signal },
     );
     expect(batches).toEqual([['delete 1'], ['add 192.0.2.64']]);
     expect(r.operations.map((o) => `${o.op} ${o.result}`)).toEqual(['delete ok', 'add ok', 'set-rp-filter skipped']);
-    expect(ipEndpoints(n).map((e) => [e.address, !!e.signal])).toEqual([['192.0.2.64', true]]);
+    expect(ipEndpoints(n).map((e) => [e.address, !!e.signal])).toEqual([['192.0.2.64', true], ['203.0.113.1', false]]);
     expect(nsSysctl(n, 'net.ipv4.conf.lo.rp_filter')).not.toBe('2');
   });
 });

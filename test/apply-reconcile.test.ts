@@ -83,30 +83,32 @@ describe('reconcileNamespace', () => {
   it('a replace whose delete finds the endpoint already gone still adds it', async () => {
     const a = ns();
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.62', 'id', '9', 'subflow');
+    ip('-n', a, 'mptcp', 'endpoint', 'add', '203.0.113.1', 'id', '40', 'subflow'); // stays: DEL_ADDR, no FLUSH
     const real = openNamespace(a);
     const k = beforeWrites(real, (w) => {
       if (w.op === 'delete') ip('-n', a, 'mptcp', 'endpoint', 'delete', 'id', String(w.id));
     });
-    const r = await reconcileNamespace(k, desired(a, { endpoints: [{ address: '192.0.2.62', flags: ['signal'] }] }), enforce);
+    const r = await reconcileNamespace(k, desired(a, { endpoints: [{ address: '192.0.2.62', flags: ['signal'] }, { address: '203.0.113.1', flags: ['subflow'] }] }), enforce);
     expect(r.operations.map((o) => [o.op, o.result])).toEqual([
       ['delete', 'ok'],
       ['add', 'ok'],
     ]);
     expect(r.operations[0]!.note).toMatch(/already gone/);
     expect(r.converged).toBe(true);
-    expect(ipEndpoints(a).map((e) => [e.address, !!e.signal, !!e.subflow])).toEqual([['192.0.2.62', true, false]]);
+    expect(ipEndpoints(a).map((e) => [e.address, !!e.signal, !!e.subflow])).toEqual([['192.0.2.62', true, false], ['203.0.113.1', false, true]]);
   });
 
   it('skips the add half of a replace whose delete failed, and keeps going with independent operations', async () => {
     const a = ns();
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.63', 'subflow');
+    ip('-n', a, 'mptcp', 'endpoint', 'add', '203.0.113.1', 'id', '40', 'subflow'); // stays: DEL_ADDR, no FLUSH
     const real = openNamespace(a);
     const k = beforeWrites(real, (w) => {
       if (w.op === 'delete') return { ok: false, error: new KernelError({ op: 'DEL_ADDR id 1', netns: a, errno: 16, code: 'EBUSY', retryable: true }) };
     });
     const r = await reconcileNamespace(
       k,
-      desired(a, { endpoints: [{ address: '192.0.2.63', flags: ['signal'] }], rpFilter: { lo: 'loose' } }),
+      desired(a, { endpoints: [{ address: '192.0.2.63', flags: ['signal'] }, { address: '203.0.113.1', flags: ['subflow'] }], rpFilter: { lo: 'loose' } }),
       enforce,
     );
     const byOp = Object.fromEntries(r.operations.map((o) => [o.op, o]));
@@ -117,12 +119,13 @@ describe('reconcileNamespace', () => {
     expect(nsSysctl(a, 'net.ipv4.conf.lo.rp_filter')).toBe('2');
     expect(r.errors.map((e) => e.errno)).toEqual(['EBUSY']);
     expect(r.converged).toBe(false);
-    expect(ipEndpoints(a).map((e) => [e.address, !!e.subflow])).toEqual([['192.0.2.63', true]]);
+    expect(ipEndpoints(a).map((e) => [e.address, !!e.subflow])).toEqual([['192.0.2.63', true], ['203.0.113.1', true]]);
   });
 
   it('a stop request during a replace finishes both halves and nothing after', async () => {
     const a = ns();
     ip('-n', a, 'mptcp', 'endpoint', 'add', '192.0.2.64', 'subflow');
+    ip('-n', a, 'mptcp', 'endpoint', 'add', '203.0.113.1', 'id', '40', 'subflow'); // stays: DEL_ADDR, no FLUSH
     const stop = new AbortController();
     const real = openNamespace(a);
     const k = beforeWrites(real, (w) => {
@@ -130,7 +133,7 @@ describe('reconcileNamespace', () => {
     });
     const r = await reconcileNamespace(
       k,
-      desired(a, { endpoints: [{ address: '192.0.2.64', flags: ['signal'] }], rpFilter: { lo: 'loose' } }),
+      desired(a, { endpoints: [{ address: '192.0.2.64', flags: ['signal'] }, { address: '203.0.113.1', flags: ['subflow'] }], rpFilter: { lo: 'loose' } }),
       { mode: 'enforce', signal: stop.signal },
     );
     expect(r.operations.map((o) => [o.op, o.result])).toEqual([
@@ -138,7 +141,7 @@ describe('reconcileNamespace', () => {
       ['add', 'ok'],
       ['set-rp-filter', 'skipped'],
     ]);
-    expect(ipEndpoints(a).map((e) => [e.address, !!e.signal])).toEqual([['192.0.2.64', true]]);
+    expect(ipEndpoints(a).map((e) => [e.address, !!e.signal])).toEqual([['192.0.2.64', true], ['203.0.113.1', false]]);
     expect(nsSysctl(a, 'net.ipv4.conf.lo.rp_filter')).not.toBe('2');
   });
 
