@@ -3,11 +3,16 @@
 // endpoint add` gets id 1), and a peer with a live connection receives no RM_ADDR,
 // where deleting the same endpoint one by one sends it one.
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { executeOperations } from '../src/apply/executor.js';
 import { reconcileNamespace, type ReconcileOptions } from '../src/apply/reconcile.js';
 import type { DesiredNamespace } from '../src/core/model.js';
 import { planNamespace } from '../src/core/plan.js';
+import { main } from '../src/cli/main.js';
+import { captureIO } from './helpers/io.js';
 import { KernelError, type KernelWrite, type KernelWriteResult, type NamespaceKernel } from '../src/kernel/api.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { killPeers, mptcpClient, mptcpServer, waitFor } from './helpers/mptcp-peer.js';
@@ -15,7 +20,11 @@ import { ip, ipEndpoints, namespacesFor, sh, veth } from './helpers/netns.js';
 
 const ns = namespacesFor('y16', () => closeAllNamespaces());
 const procs: ChildProcess[] = [];
-afterAll(() => killPeers(procs));
+const dir = mkdtempSync(join(tmpdir(), 'mr-flush-'));
+afterAll(() => {
+  killPeers(procs);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const enforce: ReconcileOptions = { mode: 'enforce', signal: new AbortController().signal };
 type DesiredEndpoint = NonNullable<DesiredNamespace['endpoints']>[number];
@@ -60,6 +69,20 @@ describe('removing every endpoint', () => {
     const n = ns();
     for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) ip('-n', n, 'mptcp', 'endpoint', 'add', a, 'subflow');
     expect(ipEndpoints(n).map((e) => e.id)).toEqual([1, 2, 3]);
+    // plan says so in both outputs; the JSON keeps `op: delete`.
+    const file = join(dir, 'empty.yaml');
+    writeFileSync(file, `version: 1\nnamespaces:\n  - netns: ${n}\n    endpoints: []\n`);
+    const text = captureIO({ env: { NODE_NAME: 'y16-node' }, cwd: dir });
+    expect(await main(['plan', '-f', file], text.io)).toBe(0);
+    expect(text.out().match(/delete endpoint id \d \(192\.0\.2\.\d\), flushed together/g)).toHaveLength(3);
+    const json = captureIO({ env: { NODE_NAME: 'y16-node' }, cwd: dir });
+    expect(await main(['plan', '-f', file, '-o', 'json'], json.io)).toBe(0);
+    const doc = JSON.parse(json.out()) as { namespaces: { operations: { op: string; via?: string }[] }[] };
+    expect(doc.namespaces[0]!.operations.map((o) => [o.op, o.via])).toEqual([
+      ['delete', 'flush'],
+      ['delete', 'flush'],
+      ['delete', 'flush'],
+    ]);
     const r = await reconcileNamespace(openNamespace(n), desired(n, []), enforce);
     expect(r.converged).toBe(true);
     expect(r.operations.map((o) => [o.op, o.op === 'delete' && o.via, o.result])).toEqual([
