@@ -20,7 +20,15 @@ export function realDeps(overrides: Partial<DaemonDeps> = {}): DaemonDeps {
     // The handle's own change feed: the one subscription that triggers passes also drops its kept values.
     openEvents: (name, identity, handlers) => subscribeNamespace(name, identity, handlers),
     reconcile: (kernel, desired, o) => reconcileNamespace(kernel, desired, o),
-    capabilities: (kernel) => capabilitiesOfHandle(kernel),
+    // A probe that cannot enter the namespace plans without capabilities (as before
+    // they existed); the pass itself then reports why the namespace is unreachable.
+    capabilities: (kernel) => {
+      try {
+        return capabilitiesOfHandle(kernel);
+      } catch {
+        return undefined;
+      }
+    },
     netnsDir: NETNS_DIR,
     ...overrides,
   };
