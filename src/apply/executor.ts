@@ -65,6 +65,8 @@ function withIfindex(op: Extract<Operation, { op: 'add' }>, live: LiveNamespace,
  * The indices of the deletes to send as one FLUSH_ADDRS, or [] for none. Only
  * when they delete exactly the endpoints read before planning: FLUSH removes
  * everything, so a list cut short (or a plan for another state) goes one by one.
+ * An endpoint created between the read and the FLUSH (by hand, or an implicit one
+ * for a new connection) goes too; the pass's verify re-read shows it.
  */
 export function flushGroup(ops: readonly Operation[], live: LiveNamespace): number[] {
   const group: number[] = [];
