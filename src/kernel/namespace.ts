@@ -168,7 +168,7 @@ class KernelNamespace implements NamespaceKernel {
       this.dropWatched();
     }
     // rp_filter set over RTM_SETLINK (IFLA_INET_CONF) sends no notification
-    // (KERNEL.md §4): what is kept is also dropped after a while, so such drift is
+    // (docs/kernel-notes.md#rp_filter): what is kept is also dropped after a while, so such drift is
     // still seen, at the cost of one full read per namespace per KEEP_WATCHED_MS.
     if (this.linkWatch.drainNotifications() || !KEEP_WATCHED.fresh(this.watchedSince)) this.dropWatched();
   }
