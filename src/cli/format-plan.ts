@@ -4,7 +4,7 @@
 // change), then the numbered operations. `-o json` is the documented machine-readable shape.
 import { createTwoFilesPatch } from 'diff';
 import YAML from 'yaml';
-import type { RpFilterValue } from '../config/schema.js';
+import type { RpFilterValue } from '../core/schema.js';
 import { canonicalAddress, endpointKey } from '../core/address.js';
 import { resolveEndpoints } from '../core/derive.js';
 import { sortFlags, type FlagName } from '../core/flags.js';

@@ -6,8 +6,8 @@ import { CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parse
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { z } from 'zod';
 import { canonicalAddress } from '../core/address.js';
-import { configSchema } from './schema.js';
-import type { Config, EndpointConfig } from './schema.js';
+import { configSchema } from '../core/schema.js';
+import type { Config, EndpointConfig } from '../core/schema.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import { formatPath } from './diagnostics.js';
 

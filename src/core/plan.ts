@@ -2,7 +2,7 @@
 // of operations that the kernel accepts one after the other: ids, the 8-endpoint cap, implicit endpoints and
 // the order of the checks are the kernel's own (net/mptcp/pm_kernel.c).
 // Pure: no I/O. The shell applies the operations in the order given.
-import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from '../config/schema.js';
+import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from './schema.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';

@@ -2,7 +2,7 @@
 // what still differs, nmstate style (`limits.subflows: want 4, have 2`). It does
 // not consult the planner: it checks the end state directly, so a planner bug
 // shows up here (and in the property test) instead of being confirmed by itself.
-import { SYSCTL_NAMES, type MptcpKey } from '../config/schema.js';
+import { SYSCTL_NAMES, type MptcpKey } from './schema.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';

@@ -1,7 +1,7 @@
 // The words the reconciler uses for what it manages, defined once: the endpoint
 // cap, rp_filter names and values, which net.mptcp.* sysctl came with which
 // kernel, and how an operation is described in logs and errors. Pure: no I/O.
-import type { MptcpKey, RpFilterName } from '../config/schema.js';
+import type { MptcpKey, RpFilterName } from './schema.js';
 import type { Operation } from './model.js';
 
 /** The in-kernel path manager holds at most this many endpoints per namespace. */

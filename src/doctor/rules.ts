@@ -6,7 +6,7 @@ import { canonicalAddress } from '../core/address.js';
 import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
-import { SYSCTL_NAMES } from '../config/schema.js';
+import { SYSCTL_NAMES } from '../core/schema.js';
 import { ipCommand, orRun, safeInterfaceName, sysctlCommand } from './commands.js';
 import { finding, sortFindings, type Finding } from './findings.js';
 

@@ -1,7 +1,7 @@
 // NamespaceKernel: the netlink sockets and /proc/sys files of one namespace,
 // created inside it once and reused for every pass. openNamespace() caches one per
 // name and rebuilds it when the name now points at another namespace.
-import type { MptcpConfig, MptcpKey } from '../config/schema.js';
+import type { MptcpConfig, MptcpKey } from '../core/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
 import { FingerprintBuilder } from './fingerprint.js';

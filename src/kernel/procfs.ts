@@ -9,7 +9,7 @@
 import { closeSync, openSync, readSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
 import { release } from 'node:os';
-import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES } from '../config/schema.js';
+import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES } from '../core/schema.js';
 import { interfaceNameProblem } from '../core/names.js';
 import { SYSCTL_SINCE } from '../core/vocabulary.js';
 import { KernelError } from './api.js';

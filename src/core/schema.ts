@@ -5,10 +5,10 @@
 // live in merge.ts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { canonicalAddress } from '../core/address.js';
-import { configInterfaceNameProblem, netnsPatternProblem } from '../core/names.js';
+import { canonicalAddress } from './address.js';
+import { configInterfaceNameProblem, netnsPatternProblem } from './names.js';
 import { linkDownHoldSchema, linkDownSchema, sourceRoutingSchema } from './schema-routing.js';
-export { configInterfaceNameProblem, interfaceNameProblem, netnsPatternProblem } from '../core/names.js';
+export { configInterfaceNameProblem, interfaceNameProblem, netnsPatternProblem } from './names.js';
 
 // The characters a config may not use in names (see configInterfaceNameProblem),
 // as a regex class body, shared by the JSON Schema patterns below.
