@@ -3,6 +3,7 @@
 // the order of the checks are the kernel's own (net/mptcp/pm_kernel.c).
 // Pure: no I/O. The shell applies the operations in the order given.
 import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from './schema.js';
+import { MAX_ENDPOINTS, RP_FILTER_VALUES } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
@@ -16,11 +17,6 @@ import type {
   Operation,
   Pending,
 } from './model.js';
-
-/** The kernel's hard cap on endpoints per namespace (MPTCP_PM_ADDR_MAX). */
-export const MAX_ENDPOINTS = 8;
-
-export const RP_FILTER_VALUES: Record<RpFilterName, 0 | 1 | 2> = { off: 0, strict: 1, loose: 2 };
 
 /** Sysctls in the order they are written: enabled and the path manager first. */
 export const SYSCTL_ORDER: MptcpKey[] = [

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { canonicalAddress } from './address.js';
 import { configInterfaceNameProblem, netnsPatternProblem } from './names.js';
+import { RP_FILTER_NAMES } from './vocabulary.js';
 import { linkDownHoldSchema, linkDownSchema, sourceRoutingSchema } from './schema-routing.js';
 export { configInterfaceNameProblem, interfaceNameProblem, netnsPatternProblem } from './names.js';
 
@@ -219,8 +220,7 @@ export const endpointSchema = z
   .meta({ allOf: ENDPOINT_RULES })
   .describe('One MPTCP endpoint. Its identity is (address, port); `id` only pins the kernel id.');
 
-export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
-export type RpFilterName = (typeof RP_FILTER_NAMES)[number];
+export { RP_FILTER_NAMES, type RpFilterName } from './vocabulary.js';
 
 export const rpFilterValueSchema = z
   .union([z.enum(RP_FILTER_NAMES), z.literal(0), z.literal(1), z.literal(2)], {

@@ -1,19 +1,36 @@
 // The words the reconciler uses for what it manages, defined once: the endpoint
 // cap, rp_filter names and values, which net.mptcp.* sysctl came with which
 // kernel, and how an operation is described in logs and errors. Pure: no I/O.
-import type { MptcpKey, RpFilterName } from './schema.js';
+import { sortFlags, type FlagName } from './flags.js';
+import type { MptcpKey } from './schema.js';
 import type { Operation } from './model.js';
 
 /** The in-kernel path manager holds at most this many endpoints per namespace. */
 export const MAX_ENDPOINTS = 8;
 
-/** rp_filter values by name (0, 1, 2: the only values the kernel acts on). */
-export const RP_FILTER_VALUES: Readonly<Record<RpFilterName, 0 | 1 | 2>> = { off: 0, strict: 1, loose: 2 };
-export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const satisfies readonly RpFilterName[];
+/** rp_filter names, in the order of their values 0, 1, 2 (the only values the kernel acts on). */
+export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
+export type RpFilterName = (typeof RP_FILTER_NAMES)[number];
 
-/** "loose" for 2; any other raw value (the kernel keeps 3, 4, ...) as its number. */
+/** rp_filter values by name. */
+export const RP_FILTER_VALUES: Readonly<Record<RpFilterName, 0 | 1 | 2>> = { off: 0, strict: 1, loose: 2 };
+
+/**
+ * A name stays a name; a value becomes its name, or stays a number when it has
+ * none (the kernel keeps 3, 4, ...), so that a YAML view shows it as a number.
+ */
+export function rpFilterLabel(value: RpFilterName | number): RpFilterName | number {
+  return typeof value === 'string' ? value : (RP_FILTER_NAMES[value] ?? value);
+}
+
+/** "loose" for 2; any other raw value as its number. */
 export function rpFilterName(value: number): string {
-  return RP_FILTER_NAMES[value] ?? String(value);
+  return String(rpFilterLabel(value));
+}
+
+/** The value of an rp_filter name, or undefined for anything that is not one. */
+export function rpFilterValue(name: unknown): 0 | 1 | 2 | undefined {
+  return typeof name === 'string' && Object.hasOwn(RP_FILTER_VALUES, name) ? RP_FILTER_VALUES[name as RpFilterName] : undefined;
 }
 
 /** The kernel release that added each net.mptcp.* sysctl. */
@@ -35,12 +52,48 @@ export function endpointLabel(ep: { address: string; port?: number | undefined }
   return `${ep.address}${ep.port ? ` port ${ep.port}` : ''}`;
 }
 
+function endpointText(ep: { address: string; port?: number | undefined; dev?: string | undefined }): string {
+  return `${ep.address}${ep.port !== undefined ? ` port ${ep.port}` : ''}${ep.dev ? ` dev ${ep.dev}` : ''}`;
+}
+
+function flagList(flags: readonly FlagName[]): string {
+  return flags.length ? `[${sortFlags(flags).join(', ')}]` : '[]';
+}
+
+/** The plan's line: what changes from what to what, in the words of `ip mptcp` where there is one. */
+function describeChange(op: Operation): string {
+  switch (op.op) {
+    case 'add':
+      return `add endpoint ${endpointText(op.endpoint)}${op.endpoint.id !== undefined ? ` id ${op.endpoint.id}` : ''} flags ${flagList(op.endpoint.flags)}`;
+    case 'delete':
+      return `delete endpoint id ${op.id} (${endpointText(op.endpoint)})`;
+    case 'set-flags': {
+      const parts: string[] = [];
+      if (op.from.backup !== op.backup) parts.push(`backup ${op.from.backup} -> ${op.backup}`);
+      if (op.from.fullmesh !== op.fullmesh) parts.push(`fullmesh ${op.from.fullmesh} -> ${op.fullmesh}`);
+      return `set-flags id ${op.id} (${endpointText(op.endpoint)}): ${parts.join(', ') || 'backup/fullmesh unchanged'}`;
+    }
+    case 'set-limits': {
+      const parts: string[] = [];
+      if (op.subflows !== undefined) parts.push(`subflows ${op.from.subflows} -> ${op.subflows}`);
+      if (op.addAddrAccepted !== undefined) parts.push(`addAddrAccepted ${op.from.addAddrAccepted} -> ${op.addAddrAccepted}`);
+      return `set-limits ${parts.join(', ')}`;
+    }
+    case 'set-sysctl':
+      return `set-sysctl ${op.sysctl} ${op.from !== undefined ? `${String(op.from)} -> ` : ''}${String(op.value)}`;
+    case 'set-rp-filter':
+      return `set-rp-filter ${op.iface} ${op.from !== undefined ? `${rpFilterLabel(op.from)} -> ` : ''}${rpFilterLabel(op.value)}`;
+  }
+}
+
 /**
  * One line for an operation. `short` names what is touched (error messages:
  * "set-sysctl net.mptcp.enabled"); `full` also says the new value (logs:
- * "set-sysctl net.mptcp.enabled=1").
+ * "set-sysctl net.mptcp.enabled=1"); `plan` says what changes from what, as
+ * `plan` and `apply` print it ("set-sysctl enabled 0 -> 1").
  */
-export function describeOperation(op: Operation, detail: 'short' | 'full' = 'full'): string {
+export function describeOperation(op: Operation, detail: 'short' | 'full' | 'plan' = 'full'): string {
+  if (detail === 'plan') return describeChange(op);
   const full = detail === 'full';
   switch (op.op) {
     case 'add':
