@@ -3,7 +3,7 @@
 // the order of the checks are the kernel's own (net/mptcp/pm_kernel.c).
 // Pure: no I/O. The shell applies the operations in the order given.
 import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from './schema.js';
-import { MAX_ENDPOINTS, RP_FILTER_VALUES } from './vocabulary.js';
+import { MAX_ENDPOINTS, RP_FILTER_VALUES, SYSCTL_ORDER } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
@@ -18,12 +18,6 @@ import type {
   Pending,
 } from './model.js';
 
-/** Sysctls in the order they are written: enabled and the path manager first. */
-export const SYSCTL_ORDER: MptcpKey[] = [
-  'enabled',
-  'pathManager',
-  ...(Object.keys(SYSCTL_NAMES) as MptcpKey[]).filter((k) => k !== 'enabled' && k !== 'pathManager'),
-];
 
 /** Flags only delete+add can change; backup and fullmesh change in place. */
 const IDENTITY_FLAGS: readonly FlagName[] = ['signal', 'subflow', 'laminar'];

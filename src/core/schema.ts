@@ -304,18 +304,7 @@ export const mptcpSchema = z
 export type MptcpKey = keyof z.infer<typeof mptcpSchema>;
 
 /** File key -> sysctl name under /proc/sys/net/mptcp. */
-export const SYSCTL_NAMES: Record<MptcpKey, string> = {
-  enabled: 'enabled',
-  pathManager: 'path_manager',
-  addAddrTimeout: 'add_addr_timeout',
-  checksumEnabled: 'checksum_enabled',
-  allowJoinInitialAddrPort: 'allow_join_initial_addr_port',
-  staleLossCnt: 'stale_loss_cnt',
-  scheduler: 'scheduler',
-  closeTimeout: 'close_timeout',
-  blackholeTimeout: 'blackhole_timeout',
-  synRetransBeforeTcpFallback: 'syn_retrans_before_tcp_fallback',
-};
+export { SYSCTL_NAMES } from './vocabulary.js';
 
 // The JSON Schema side of netnsPatternProblem (length in characters, not bytes).
 const NETNS_CHAR = `[^\\[\\]${FORBIDDEN_CHARS}]`;

@@ -33,19 +33,38 @@ export function rpFilterValue(name: unknown): 0 | 1 | 2 | undefined {
   return typeof name === 'string' && Object.hasOwn(RP_FILTER_VALUES, name) ? RP_FILTER_VALUES[name as RpFilterName] : undefined;
 }
 
-/** The kernel release that added each net.mptcp.* sysctl. */
-export const SYSCTL_SINCE: Readonly<Record<MptcpKey, string>> = {
-  enabled: '5.6',
-  pathManager: '6.15 (or 5.19 through pm_type)',
-  addAddrTimeout: '5.11',
-  checksumEnabled: '5.14',
-  allowJoinInitialAddrPort: '5.14',
-  staleLossCnt: '5.15',
-  scheduler: '6.6',
-  closeTimeout: '6.7',
-  blackholeTimeout: '6.12',
-  synRetransBeforeTcpFallback: '6.15',
+/** How a net.mptcp.* file holds its value: 0/1, a decimal, or a word. */
+export type SysctlKind = 'bool' | 'int' | 'string';
+
+/**
+ * The net.mptcp.* sysctls, one row each: the kernel's file name, how its value
+ * is held, and the release that added it. The rows are in the order they are
+ * written: `enabled` and the path manager first, since the others only matter
+ * once MPTCP is on and its path manager chosen.
+ */
+export const SYSCTLS: Readonly<Record<MptcpKey, { name: string; kind: SysctlKind; since: string }>> = {
+  enabled: { name: 'enabled', kind: 'bool', since: '5.6' },
+  pathManager: { name: 'path_manager', kind: 'string', since: '6.15 (or 5.19 through pm_type)' },
+  addAddrTimeout: { name: 'add_addr_timeout', kind: 'int', since: '5.11' },
+  checksumEnabled: { name: 'checksum_enabled', kind: 'bool', since: '5.14' },
+  allowJoinInitialAddrPort: { name: 'allow_join_initial_addr_port', kind: 'bool', since: '5.14' },
+  staleLossCnt: { name: 'stale_loss_cnt', kind: 'int', since: '5.15' },
+  scheduler: { name: 'scheduler', kind: 'string', since: '6.6' },
+  closeTimeout: { name: 'close_timeout', kind: 'int', since: '6.7' },
+  blackholeTimeout: { name: 'blackhole_timeout', kind: 'int', since: '6.12' },
+  synRetransBeforeTcpFallback: { name: 'syn_retrans_before_tcp_fallback', kind: 'int', since: '6.15' },
 };
+
+const column = <C extends 'name' | 'kind' | 'since'>(c: C) =>
+  Object.fromEntries(Object.entries(SYSCTLS).map(([k, row]) => [k, row[c]])) as Readonly<Record<MptcpKey, (typeof SYSCTLS)[MptcpKey][C]>>;
+
+/** Key as in the config file -> name under /proc/sys/net/mptcp. */
+export const SYSCTL_NAMES = column('name');
+/** The kernel release that added each net.mptcp.* sysctl. */
+export const SYSCTL_SINCE = column('since');
+export const SYSCTL_KINDS = column('kind');
+/** Sysctls in the order they are written (the rows' order). */
+export const SYSCTL_ORDER: readonly MptcpKey[] = Object.keys(SYSCTLS) as MptcpKey[];
 
 /** "192.0.2.1", "192.0.2.1 port 10000". */
 export function endpointLabel(ep: { address: string; port?: number | undefined }): string {
