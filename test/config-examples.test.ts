@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, resolveNamespace, resolveAll } from '../src/config/index.js';
-import type { Config } from '../src/config/schema.js';
+import type { Config } from '../src/core/schema.js';
 
 const dir = join(import.meta.dirname, '..', 'examples');
 const HEADER = '# yaml-language-server: $schema=../schemas/mptcp-reconciler.schema.json';

@@ -15,8 +15,8 @@ import {
   resolveAll,
   resolveNamespace,
 } from '../src/config/index.js';
-import { configSchema } from '../src/config/schema.js';
-import type { Config, EndpointConfig, NamespaceEntry } from '../src/config/schema.js';
+import { configSchema } from '../src/core/schema.js';
+import type { Config, EndpointConfig, NamespaceEntry } from '../src/core/schema.js';
 
 function cfg(text: string): Config {
   const r = parseConfigText(text, 't.yaml');

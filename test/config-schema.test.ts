@@ -18,7 +18,7 @@ function checkGenerated(rel: string, want: string): void {
     // missing: reported below
   }
   if (have !== want) {
-    expect.fail(`${rel} is stale (it does not match src/config/schema.ts); regenerate it with \`npm run gen:schema\` and commit it`);
+    expect.fail(`${rel} is stale (it does not match src/core/schema.ts); regenerate it with \`npm run gen:schema\` and commit it`);
   }
 }
 

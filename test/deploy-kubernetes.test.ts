@@ -13,7 +13,7 @@ import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
-import { configSchema } from '../src/config/schema.js';
+import { configSchema } from '../src/core/schema.js';
 import { main } from '../src/cli/main.js';
 import { parseListen } from '../src/http/server.js';
 import { build, find, readYamlDocuments, type Resource } from './deploy-kustomize.js';

@@ -18,16 +18,9 @@ import { cli, nsState, STACK_FRAME, type CliRun } from './helpers/hardening.js';
 import { createNetns, deleteNetns, requireRoot } from './helpers/netns.js';
 
 const opened = vi.hoisted(() => [] as string[]);
-vi.mock('../src/kernel/namespace.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../src/kernel/namespace.js')>();
-  return {
-    ...real,
-    openNamespace: (name: string) => {
-      opened.push(name);
-      return real.openNamespace(name);
-    },
-  };
-});
+vi.mock('../src/kernel/namespace.js', async (importOriginal) =>
+  (await import('./helpers/open-spy.js')).recordOpens(await importOriginal<typeof import('../src/kernel/namespace.js')>(), opened),
+);
 
 requireRoot();
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);

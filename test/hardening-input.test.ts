@@ -13,16 +13,9 @@ import { createNetns, deleteNetns, requireRoot, sh } from './helpers/netns.js';
 
 // Spies on the real kernel layer: the refusal must come before any namespace is opened.
 const opened = vi.hoisted(() => [] as string[]);
-vi.mock('../src/kernel/namespace.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../src/kernel/namespace.js')>();
-  return {
-    ...real,
-    openNamespace: (name: string) => {
-      opened.push(name);
-      return real.openNamespace(name);
-    },
-  };
-});
+vi.mock('../src/kernel/namespace.js', async (importOriginal) =>
+  (await import('./helpers/open-spy.js')).recordOpens(await importOriginal<typeof import('../src/kernel/namespace.js')>(), opened),
+);
 
 requireRoot();
 const dir = mkdtempSync(join(tmpdir(), 'mr-hard-in-'));

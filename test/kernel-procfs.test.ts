@@ -2,7 +2,7 @@
 // with `ip netns exec NS sysctl` as the oracle.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SYSCTL_NAMES, type MptcpKey } from '../src/config/schema.js';
+import { SYSCTL_NAMES, type MptcpKey } from '../src/core/schema.js';
 import { KernelError } from '../src/kernel/api.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { ip, namespacesFor, nsSysctl, setNsSysctl } from './helpers/netns.js';

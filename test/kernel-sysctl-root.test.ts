@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SYSCTL_NAMES, type MptcpKey } from '../src/config/schema.js';
+import { SYSCTL_NAMES, type MptcpKey } from '../src/core/schema.js';
 import { main } from '../src/cli/main.js';
 import { KernelError } from '../src/kernel/api.js';
 import { closeAllNamespaces, closeNamespace, openNamespace } from '../src/kernel/namespace.js';

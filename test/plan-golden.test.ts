@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { namespaceEntrySchema, type RpFilterName } from '../src/config/schema.js';
+import { namespaceEntrySchema, type RpFilterName } from '../src/core/schema.js';
 import { addressFamily } from '../src/core/address.js';
 import type { DesiredNamespace, EndpointSpec, LiveNamespace, Operation } from '../src/core/model.js';
 import { planNamespace } from '../src/core/plan.js';

@@ -4,8 +4,8 @@
 // that was not needed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { EndpointConfig, MptcpConfig, RpFilterName } from '../src/config/schema.js';
-import { endpointSchema } from '../src/config/schema.js';
+import type { EndpointConfig, MptcpConfig, RpFilterName } from '../src/core/schema.js';
+import { endpointSchema } from '../src/core/schema.js';
 import { endpointKey } from '../src/core/address.js';
 import { resolveEndpoints } from '../src/core/derive.js';
 import type { FlagName } from '../src/core/flags.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigFiles, parseConfigText, renderConfig } from '../src/config/index.js';
 import type { Diagnostic } from '../src/config/index.js';
 import { resolveRouting } from '../src/config/merge.js';
-import type { Config } from '../src/config/schema.js';
+import type { Config } from '../src/core/schema.js';
 
 const host = (body: string) => `version: 1\nnamespaces:\n  - netns: host\n${body}`;
 

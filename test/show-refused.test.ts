@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { main } from '../src/cli/main.js';
-import { configSchema } from '../src/config/schema.js';
+import { configSchema } from '../src/core/schema.js';
 import { closeAllNamespaces } from '../src/kernel/namespace.js';
 import { captureIO } from './helpers/io.js';
 import { createNetns, deleteNetns, ip, ipEndpoints, requireRoot } from './helpers/netns.js';

@@ -2,7 +2,7 @@
 // the JSON snapshot `plan --live` reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { configSchema } from '../src/config/schema.js';
+import { configSchema } from '../src/core/schema.js';
 import { main } from '../src/cli/main.js';
 import { parseLiveSnapshot, renderYaml } from '../src/cli/commands/show.js';
 import { liveToConfig, toLiveSnapshot } from '../src/core/live-to-config.js';

@@ -6,7 +6,7 @@
 // special-cased here.
 import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
 import type { DesiredNamespace, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
-import type { MptcpKey } from '../config/schema.js';
+import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
 import { describeOperation } from '../core/vocabulary.js';

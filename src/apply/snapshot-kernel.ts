@@ -7,7 +7,7 @@ import { escapeName } from '../config/diagnostics.js';
 import { readCapped } from '../config/load.js';
 import { parseLiveSnapshot, type LiveSnapshot } from '../core/live-to-config.js';
 import type { KernelWriteResult, Limits, LiveFingerprint, LiveSelection, NamespaceKernel } from './../kernel/api.js';
-import type { MptcpConfig, MptcpKey } from '../config/schema.js';
+import type { MptcpConfig, MptcpKey } from '../core/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 
 function readOnly(what: string): never {

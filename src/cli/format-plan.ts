@@ -4,24 +4,17 @@
 // change), then the numbered operations. `-o json` is the documented machine-readable shape.
 import { createTwoFilesPatch } from 'diff';
 import YAML from 'yaml';
-import type { RpFilterValue } from '../config/schema.js';
 import { canonicalAddress, endpointKey } from '../core/address.js';
 import { resolveEndpoints } from '../core/derive.js';
 import { sortFlags, type FlagName } from '../core/flags.js';
 import type { DesiredNamespace, LiveEndpoint, LiveNamespace, Operation } from '../core/model.js';
 import type { OpResult, ReconcileResult } from '../apply/reconcile.js';
-
-const RP_NAMES = ['off', 'strict', 'loose'] as const;
+import { describeOperation, rpFilterLabel } from '../core/vocabulary.js';
 
 // The caller decides whether to colour (io.stdout.isTTY), so no library that second-guesses it.
 const ANSI = { bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' } as const;
 function styleText(style: keyof typeof ANSI, s: string): string {
   return `${ANSI[style]}${s}\x1b[0m`;
-}
-
-function rpName(v: RpFilterValue | number): string | number {
-  if (typeof v === 'string') return v;
-  return RP_NAMES[v] ?? v;
 }
 
 type EndpointView = { address?: string; port?: number; id?: number; dev?: string; flags: string[] };
@@ -94,9 +87,9 @@ export function planViews(desired: DesiredNamespace, live: LiveNamespace): { liv
   }
   const ifaces = Object.keys(desired.rpFilter);
   if (ifaces.length) {
-    want.rpFilter = Object.fromEntries(ifaces.map((i) => [i, rpName(desired.rpFilter[i]!)]));
+    want.rpFilter = Object.fromEntries(ifaces.map((i) => [i, rpFilterLabel(desired.rpFilter[i]!)]));
     have.rpFilter = Object.fromEntries(
-      ifaces.filter((i) => live.rpFilter[i] !== undefined).map((i) => [i, rpName(live.rpFilter[i]!)]),
+      ifaces.filter((i) => live.rpFilter[i] !== undefined).map((i) => [i, rpFilterLabel(live.rpFilter[i]!)]),
     );
   }
   return { live: have, desired: want };
@@ -158,40 +151,6 @@ export function unifiedDiff(netns: string, views: { live: object; desired: objec
     .join('\n');
 }
 
-function flagList(flags: readonly FlagName[]): string {
-  return flags.length ? `[${sortFlags(flags).join(', ')}]` : '[]';
-}
-
-function endpointText(ep: { address: string; port?: number; dev?: string }): string {
-  return `${ep.address}${ep.port !== undefined ? ` port ${ep.port}` : ''}${ep.dev ? ` dev ${ep.dev}` : ''}`;
-}
-
-/** One line per operation, in the words of `ip mptcp` where there is one. */
-export function describeOperation(op: Operation): string {
-  switch (op.op) {
-    case 'add':
-      return `add endpoint ${endpointText(op.endpoint)}${op.endpoint.id !== undefined ? ` id ${op.endpoint.id}` : ''} flags ${flagList(op.endpoint.flags)}`;
-    case 'delete':
-      return `delete endpoint id ${op.id} (${endpointText(op.endpoint)})${op.via === 'flush' ? ', flushed together' : ''}`;
-    case 'set-flags': {
-      const parts: string[] = [];
-      if (op.from.backup !== op.backup) parts.push(`backup ${op.from.backup} -> ${op.backup}`);
-      if (op.from.fullmesh !== op.fullmesh) parts.push(`fullmesh ${op.from.fullmesh} -> ${op.fullmesh}`);
-      return `set-flags id ${op.id} (${endpointText(op.endpoint)}): ${parts.join(', ') || 'backup/fullmesh unchanged'}`;
-    }
-    case 'set-limits': {
-      const parts: string[] = [];
-      if (op.subflows !== undefined) parts.push(`subflows ${op.from.subflows} -> ${op.subflows}`);
-      if (op.addAddrAccepted !== undefined) parts.push(`addAddrAccepted ${op.from.addAddrAccepted} -> ${op.addAddrAccepted}`);
-      return `set-limits ${parts.join(', ')}`;
-    }
-    case 'set-sysctl':
-      return `set-sysctl ${op.sysctl} ${op.from !== undefined ? `${String(op.from)} -> ` : ''}${String(op.value)}`;
-    case 'set-rp-filter':
-      return `set-rp-filter ${op.iface} ${op.from !== undefined ? `${rpName(op.from)} -> ` : ''}${rpName(op.value)}`;
-  }
-}
-
 function resultText(o: OpResult, color: boolean): string {
   const paint = (c: 'green' | 'red' | 'yellow', s: string) => (color ? styleText(c, s) : s);
   switch (o.result) {
@@ -229,7 +188,7 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
       const marks = o.disruptive ? ' [disruptive]' : '';
       const reason = o.reason ? ` (${o.reason})` : '';
       const res = opts.applied && o.result ? `: ${resultText(o, opts.color)}` : '';
-      out.push(`  ${i + 1}. ${describeOperation(o)}${marks}${reason}${res}`);
+      out.push(`  ${i + 1}. ${describeOperation(o, 'plan')}${marks}${reason}${res}`);
     });
     for (const w of r.warnings) out.push(w.split('\n').map((l) => `  warning: ${l}`).join('\n'));
     for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);

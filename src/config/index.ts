@@ -5,7 +5,8 @@ export { escapeName, formatDiagnostics, formatPath, hasErrors } from './diagnost
 export type { LoadResult, LoadOptions, ConfigFileInput } from './load.js';
 export { loadConfig, parseConfigFiles } from './load.js';
 export type { EntrySource, Position, ParseResult } from './parse.js';
-export { parseConfigText, endpointIdentity, MAX_FILE_BYTES, MAX_ENDPOINTS, MAX_ALIASES, MAX_DEPTH, MAX_KEYS_PER_MAPPING } from './parse.js';
+export { MAX_ENDPOINTS } from '../core/vocabulary.js';
+export { parseConfigText, endpointIdentity, MAX_FILE_BYTES, MAX_ALIASES, MAX_DEPTH, MAX_KEYS_PER_MAPPING } from './parse.js';
 export {
   HOST_NETNS,
   resolveNamespace,

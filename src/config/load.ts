@@ -14,7 +14,7 @@ import { dedupeDiagnostics, escapeName, hasErrors, sortDiagnostics } from './dia
 import { candidateNames, checkMerged } from './merge.js';
 import { MAX_FILE_BYTES, parseConfigText } from './parse.js';
 import type { EntrySource, ParseResult } from './parse.js';
-import type { Config } from './schema.js';
+import type { Config } from '../core/schema.js';
 
 export type LoadResult =
   | {

@@ -9,12 +9,13 @@ import type { DesiredNamespace } from '../core/model.js';
 import { sortFlags } from '../core/flags.js';
 import type { Diagnostic } from './diagnostics.js';
 import { formatPath } from './diagnostics.js';
-import { describeEndpoint, endpointIdentity, MAX_ENDPOINTS } from './parse.js';
+import { describeEndpoint, endpointIdentity } from './parse.js';
+import { MAX_ENDPOINTS } from '../core/vocabulary.js';
 import type { EntrySource, Position } from './parse.js';
-import { limitsSchema, mptcpSchema, RP_FILTER_NAMES } from './schema.js';
-import type { Config, EndpointConfig, LimitsConfig, MptcpConfig, NamespaceEntry, RpFilterName, RpFilterValue } from './schema.js';
-import { DEFAULT_LINK_DOWN_HOLD_MS, normalizeSourceRoute, orderedSourceRouting } from './schema-routing.js';
-import type { DesiredRouting, LinkDownPolicy, SourceRouteConfig } from './schema-routing.js';
+import { limitsSchema, mptcpSchema, RP_FILTER_NAMES } from '../core/schema.js';
+import type { Config, EndpointConfig, LimitsConfig, MptcpConfig, NamespaceEntry, RpFilterName, RpFilterValue } from '../core/schema.js';
+import { DEFAULT_LINK_DOWN_HOLD_MS, normalizeSourceRoute, orderedSourceRouting } from '../core/schema-routing.js';
+import type { DesiredRouting, LinkDownPolicy, SourceRouteConfig } from '../core/schema-routing.js';
 import { parseDuration } from '../core/duration.js';
 
 /** The reconciler's own namespace; only the literal pattern `host` selects it. */

@@ -6,8 +6,9 @@ import { CST, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, parse
 import type { Document, Node as YamlNode, Pair } from 'yaml';
 import type { z } from 'zod';
 import { canonicalAddress } from '../core/address.js';
-import { configSchema } from './schema.js';
-import type { Config, EndpointConfig } from './schema.js';
+import { configSchema } from '../core/schema.js';
+import { MAX_ENDPOINTS, RP_FILTER_NAMES, rpFilterValue } from '../core/vocabulary.js';
+import type { Config, EndpointConfig } from '../core/schema.js';
 import type { Diagnostic, Severity } from './diagnostics.js';
 import { formatPath } from './diagnostics.js';
 
@@ -15,8 +16,6 @@ import { formatPath } from './diagnostics.js';
 export const MAX_FILE_BYTES = 1024 * 1024;
 /** Aliases allowed per file; yaml's own expansion check also applies (alias bombs). */
 export const MAX_ALIASES = 100;
-/** The kernel holds at most this many endpoints per namespace. */
-export const MAX_ENDPOINTS = 8;
 /**
  * Nesting allowed in a file, as estimated by nestingProblem (an upper bound of
  * the real depth). A config nests about 7 deep; the YAML composer's memory and
@@ -459,7 +458,7 @@ function issueToDiagnostic(issue: z.core.$ZodIssue, doc: Document, js: unknown, 
       return out;
     }
     case 'invalid_union': {
-      const hint = typeof value === 'string' ? didYouMean(value, ['off', 'strict', 'loose']) : undefined;
+      const hint = typeof value === 'string' ? didYouMean(value, RP_FILTER_NAMES) : undefined;
       out.push(loc.diag('error', 'invalid-value', posOf(path), `${issue.message}, not ${describeValue(value)}`, hint ? `did you mean \`${hint}\`?` : undefined));
       return out;
     }
@@ -543,7 +542,7 @@ function entryChecks(config: Config, entries: EntrySource[]): Diagnostic[] {
       }
       // rp_filter is effectively max(all, IFACE): strict on an endpoint's interface
       // drops the subflows that arrive on another path than the route back.
-      const rp = (k: string) => ({ off: 0, strict: 1, loose: 2 } as Record<string, number>)[String(entry.rpFilter?.[k])] ?? entry.rpFilter?.[k];
+      const rp = (k: string) => rpFilterValue(entry.rpFilter?.[k]) ?? entry.rpFilter?.[k];
       const ipv4 = ep.address === undefined ? ep.family !== 'ipv6' : !ep.address.includes(':');
       if (ep.dev !== undefined && ipv4 && Math.max(Number(rp('all') ?? 0), Number(rp(ep.dev) ?? 0)) === 1) {
         out.push(

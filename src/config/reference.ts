@@ -3,7 +3,7 @@
 // (docs/config-reference.md). A test compares both with the committed files;
 // `npm run gen:schema` rewrites them. Pure.
 import { z } from 'zod';
-import { configSchema } from './schema.js';
+import { configSchema } from '../core/schema.js';
 
 export const JSON_SCHEMA_PATH = 'schemas/mptcp-reconciler.schema.json';
 export const REFERENCE_DOC_PATH = 'docs/config-reference.md';
@@ -113,7 +113,7 @@ function rows(s: JsonSchema, prefix: string, out: string[], sections: [string, J
 export function referenceDocText(): string {
   const schema = buildJsonSchema();
   const lines = [
-    '<!-- Generated from src/config/schema.ts by `npm run gen:schema`; do not edit by hand. -->',
+    '<!-- Generated from src/core/schema.ts by `npm run gen:schema`; do not edit by hand. -->',
     '# Config reference',
     '',
     'The desired-state file (`-f FILE` or a directory of `*.yaml`/`*.yml`, read in lexical order).',
@@ -170,7 +170,7 @@ export function referenceDocText(): string {
   return lines.join('\n');
 }
 
-const README_START = '<!-- config-reference:start: generated from src/config/schema.ts by `npm run gen:schema` -->';
+const README_START = '<!-- config-reference:start: generated from src/core/schema.ts by `npm run gen:schema` -->';
 const README_END = '<!-- config-reference:end -->';
 
 /**

@@ -12,9 +12,9 @@
 import { Document, isPair, isScalar, isSeq, visit } from 'yaml';
 import { isGlob } from '../core/glob.js';
 import { normalizeEndpoint, orderedRpFilter, resolveNamespace, rpFilterName, entryMatchesNode, entryMatchesNetns, resolveRouting } from './merge.js';
-import type { Config, NamespaceEntry } from './schema.js';
+import type { Config, NamespaceEntry } from '../core/schema.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
-import { orderedSourceRouting } from './schema-routing.js';
+import { orderedSourceRouting } from '../core/schema-routing.js';
 
 function normalizedGlobEntry(e: NamespaceEntry): NamespaceEntry {
   const out: NamespaceEntry = { netns: e.netns };

@@ -1,7 +1,7 @@
 // Pure policy: from evidence and fight state to what the reconciler does with one
 // namespace under `conflicts: fail | warn | ignore`, plus the shapes others report
 // (JSON for /status and plan/apply output, text for the CLI, metric labels).
-import type { ConflictPolicy } from '../config/schema.js';
+import type { ConflictPolicy } from '../core/schema.js';
 import type { DesiredNamespace } from '../core/model.js';
 import type { ManagerEvidence } from './evidence.js';
 import { FIGHT_FIX } from './evidence.js';

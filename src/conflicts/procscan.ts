@@ -8,12 +8,10 @@ import { readFile, stat as statAsync } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { parseMptcpdArgs, readMptcpdConfig, type MptcpdConfig } from './mptcpd.js';
 import { readNmConfig, type NmConfig } from './networkmanager.js';
+import type { NetnsIdentity } from '../kernel/netns.js';
 
-/** Identity of a network namespace: stat() of /proc/thread-self/ns/net or /run/netns/NAME. */
-export interface NetnsIdentity {
-  dev: number;
-  ino: number;
-}
+// Identity of a network namespace: stat() of /proc/thread-self/ns/net or /run/netns/NAME.
+export type { NetnsIdentity };
 
 /** comm (as the kernel shows it, at most 15 bytes) -> manager name. */
 export const DEFAULT_MANAGER_NAMES: Readonly<Record<string, string>> = {

@@ -2,7 +2,7 @@
 // `dev` names become ifindexes, an address-less `dev` endpoint becomes one endpoint
 // per usable address of that interface. Shared by plan and verify so that both
 // judge the same desired set; everything that can't be resolved yet is `pending`.
-import type { EndpointConfig } from '../config/schema.js';
+import type { EndpointConfig } from './schema.js';
 import { addressFamily, canonicalAddress, endpointKey } from './address.js';
 import { sortFlags, type FlagName } from './flags.js';
 import type { Family, LiveAddress, LiveNamespace, Pending } from './model.js';

@@ -13,7 +13,7 @@
 // instant carrier returns can race neighbour resolution and lose the join for
 // good; the link counts as usable again once carrier has been stable for
 // `settleMs`, or earlier when its gateway neighbour is known to be reachable.
-import type { LinkDownPolicy } from '../config/schema-routing.js';
+import type { LinkDownPolicy } from './schema-routing.js';
 import { endpointKey } from './address.js';
 import type { LiveAddress, LiveEndpoint, LiveLink } from './model.js';
 

@@ -16,7 +16,7 @@ import {
   type RpFilterValue,
   RP_FILTER_NAMES,
   mptcpSchema,
-} from '../config/schema.js';
+} from './schema.js';
 import { ENDPOINT_FLAGS } from './flags.js';
 import type { LiveEndpoint, LiveNamespace } from './model.js';
 

@@ -7,7 +7,7 @@ import type {
   LimitsConfig,
   MptcpConfig,
   RpFilterName,
-} from '../config/schema.js';
+} from './schema.js';
 import type { FlagName } from './flags.js';
 
 /** Effective desired state of one concrete namespace on one node, after merging. */

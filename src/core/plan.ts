@@ -2,7 +2,8 @@
 // of operations that the kernel accepts one after the other: ids, the 8-endpoint cap, implicit endpoints and
 // the order of the checks are the kernel's own (net/mptcp/pm_kernel.c).
 // Pure: no I/O. The shell applies the operations in the order given.
-import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from '../config/schema.js';
+import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from './schema.js';
+import { MAX_ENDPOINTS, RP_FILTER_VALUES, SYSCTL_ORDER } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
@@ -17,17 +18,6 @@ import type {
   Pending,
 } from './model.js';
 
-/** The kernel's hard cap on endpoints per namespace (MPTCP_PM_ADDR_MAX). */
-export const MAX_ENDPOINTS = 8;
-
-export const RP_FILTER_VALUES: Record<RpFilterName, 0 | 1 | 2> = { off: 0, strict: 1, loose: 2 };
-
-/** Sysctls in the order they are written: enabled and the path manager first. */
-export const SYSCTL_ORDER: MptcpKey[] = [
-  'enabled',
-  'pathManager',
-  ...(Object.keys(SYSCTL_NAMES) as MptcpKey[]).filter((k) => k !== 'enabled' && k !== 'pathManager'),
-];
 
 /** Flags only delete+add can change; backup and fullmesh change in place. */
 const IDENTITY_FLAGS: readonly FlagName[] = ['signal', 'subflow', 'laminar'];

@@ -9,8 +9,8 @@
 // protocol number are ever changed or removed; anything else in a table is left
 // alone, and a foreign route in the way of one the tool needs is an error, not
 // something to replace.
-import type { SourceRouteConfig } from '../config/schema-routing.js';
-import { DEFAULT_RULE_PRIORITY } from '../config/schema-routing.js';
+import type { SourceRouteConfig } from './schema-routing.js';
+import { DEFAULT_RULE_PRIORITY } from './schema-routing.js';
 import { addressFamily, canonicalAddress } from './address.js';
 import type { ResolvedEndpoint } from './derive.js';
 import type { Family, LiveAddress, LiveLink, Pending } from './model.js';

@@ -2,7 +2,8 @@
 // what still differs, nmstate style (`limits.subflows: want 4, have 2`). It does
 // not consult the planner: it checks the end state directly, so a planner bug
 // shows up here (and in the property test) instead of being confirmed by itself.
-import { SYSCTL_NAMES, type MptcpKey } from '../config/schema.js';
+import { SYSCTL_NAMES, type MptcpKey } from './schema.js';
+import { rpFilterName } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
@@ -18,7 +19,6 @@ export interface VerifyResult {
   pending: Pending[];
 }
 
-const RP_NAMES = ['off', 'strict', 'loose'] as const;
 
 function show(v: unknown): string {
   return v === undefined ? '(none)' : String(v);
@@ -82,7 +82,7 @@ export function verifyNamespace(desired: DesiredNamespace, live: LiveNamespace):
       pending.push({ what: `rpFilter.${iface}`, reason: `interface ${iface} does not exist (yet)` });
       continue;
     }
-    const haveName = have === undefined ? undefined : (RP_NAMES[have] ?? String(have));
+    const haveName = have === undefined ? undefined : rpFilterName(have);
     if (haveName !== want) differences.push(`rpFilter.${iface}: want ${want}, have ${show(haveName)}`);
   }
 

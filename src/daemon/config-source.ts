@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../core/schema.js';
 import type { Logger } from '../log.js';
 import type { DaemonMetrics } from './metrics.js';
 

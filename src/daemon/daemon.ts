@@ -11,7 +11,7 @@
 // start and stop. The HTTP server belongs to the command that starts the daemon.
 import type { ConflictChecker } from '../apply/conflict-gate.js';
 import { PassMemo } from '../apply/pass-memo.js';
-import type { Config } from '../config/schema.js';
+import type { Config } from '../core/schema.js';
 import type { DesiredNamespace } from '../core/model.js';
 import type { EventSocketHandlers } from '../kernel/events.js';
 import { errorFields, type Logger } from '../log.js';

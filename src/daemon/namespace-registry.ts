@@ -2,7 +2,7 @@
 // what the config resolves to over "host" and the names in /run/netns; each
 // managed namespace has an rtnetlink event socket, reopened when its name comes
 // to point at another namespace (deleted and re-created).
-import type { Config } from '../config/schema.js';
+import type { Config } from '../core/schema.js';
 import type { DesiredNamespace } from '../core/model.js';
 import type { EventSocket, EventSocketHandlers } from '../kernel/events.js';
 import type { NetnsIdentity } from '../kernel/netns.js';

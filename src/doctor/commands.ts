@@ -4,7 +4,7 @@
 // name put into a command must be one a config may declare and carry nothing a
 // shell reads specially; otherwise no command is suggested at all (the prose fix
 // still is), so a hostile interface or namespace name can't turn into one.
-import { configInterfaceNameProblem, netnsPatternProblem } from '../config/schema.js';
+import { configInterfaceNameProblem, netnsPatternProblem } from '../core/schema.js';
 import { HOST_NETNS } from '../kernel/netns.js';
 
 /** Glob characters and a leading "-" (an option to ip/sysctl) on top of the config grammar's exclusions. */

@@ -6,7 +6,8 @@ import { canonicalAddress } from '../core/address.js';
 import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
-import { SYSCTL_NAMES } from '../config/schema.js';
+import { SYSCTL_NAMES } from '../core/schema.js';
+import { RP_FILTER_NAMES, rpFilterValue } from '../core/vocabulary.js';
 import { ipCommand, orRun, safeInterfaceName, sysctlCommand } from './commands.js';
 import { finding, sortFindings, type Finding } from './findings.js';
 
@@ -30,8 +31,7 @@ export interface NamespaceFacts {
 /** At most this many connections are listed one by one per namespace. */
 export const MAX_LISTED_CONNECTIONS = 50;
 
-const RP_NAMES: Record<number, string> = { 0: 'off', 1: 'strict', 2: 'loose' };
-const rpText = (v: number | undefined) => (v === undefined ? 'unknown' : `${v} (${RP_NAMES[v] ?? 'non-standard'})`);
+const rpText = (v: number | undefined) => (v === undefined ? 'unknown' : `${v} (${RP_FILTER_NAMES[v] ?? 'non-standard'})`);
 
 function linkName(live: LiveNamespace, ifindex: number | undefined): string | undefined {
   if (ifindex === undefined) return undefined;
@@ -516,7 +516,7 @@ export function checkConfig(f: NamespaceFacts): Finding[] {
       }),
     );
   }
-  const num = (v: string | undefined) => (v === undefined ? undefined : ({ off: 0, strict: 1, loose: 2 } as Record<string, number>)[v]);
+  const num = rpFilterValue;
   for (const [iface, labels] of [...configEndpointIfaces(f)].sort(([a], [b]) => a.localeCompare(b))) {
     const declIface = num(d.rpFilter[iface]);
     const declAll = num(d.rpFilter.all);

@@ -2,7 +2,7 @@
 // default routes, MPTCP connections, other managers), resolves the config for it,
 // and hands the facts to the pure rules. It only reads: no socket it opens can
 // write, and it never calls a NamespaceKernel setter.
-import type { Config } from '../config/schema.js';
+import type { Config } from '../core/schema.js';
 import { missingNamespaces, resolveNamespace } from '../config/merge.js';
 import { detectFromScan, readManagerConfigs, type ManagerConfigs } from '../conflicts/index.js';
 import { scanManagerProcesses, type ProcScan } from '../conflicts/procscan.js';

@@ -1,7 +1,7 @@
 // The contract between the imperative shell's kernel layer (netns, mptcp_pm genl,
 // rtnetlink, procfs) and its users (apply, daemon, doctor, show). Implementations
 // live next to this file; users depend only on these shapes.
-import type { MptcpKey } from '../config/schema.js';
+import type { MptcpKey } from '../core/schema.js';
 import type { EndpointSpec, LiveEndpoint, LiveNamespace } from '../core/model.js';
 
 export interface KernelErrorFields {

@@ -1,5 +1,5 @@
 // rtnetlink notifications of one namespace: links, IPv4/IPv6 addresses and IPv4
-// netconf (rp_filter) changes (KERNEL.md §4). The daemon only needs to know that
+// netconf (rp_filter) changes (docs/kernel-notes.md#rp_filter). The daemon only needs to know that
 // something changed in which namespace; the pass re-reads everything, so events
 // are parsed just enough to say what happened in a log line.
 //

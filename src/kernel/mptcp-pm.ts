@@ -1,4 +1,4 @@
-// mptcp_pm generic netlink requests (KERNEL.md §1-2) on a synchronous NlSocket.
+// mptcp_pm generic netlink requests (docs/kernel-notes.md#wire-format, #commands) on a synchronous NlSocket.
 // Builders write into a shared NlWriter and return the NlRequest that collects the
 // answer, so a caller can put several requests in one send (pipelining).
 import type { EndpointSpec, LiveEndpoint } from '../core/model.js';
@@ -137,7 +137,7 @@ export function queueAddEndpoint(w: NlWriter, fam: GenlFamily, ep: EndpointReque
   );
 }
 
-/** DEL_ADDR by id only: id 0 or none would delete nothing and still succeed (KERNEL.md §2). */
+/** DEL_ADDR by id only: id 0 or none would delete nothing and still succeed (docs/kernel-notes.md#commands). */
 export function queueDeleteEndpoint(w: NlWriter, fam: GenlFamily, id: number, netns: string): NlRequest {
   if (!Number.isInteger(id) || id < 1 || id > 255) {
     throw new KernelError({

@@ -1,7 +1,7 @@
 // NamespaceKernel: the netlink sockets and /proc/sys files of one namespace,
 // created inside it once and reused for every pass. openNamespace() caches one per
 // name and rebuilds it when the name now points at another namespace.
-import type { MptcpConfig, MptcpKey } from '../config/schema.js';
+import type { MptcpConfig, MptcpKey } from '../core/schema.js';
 import type { EndpointSpec, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../core/model.js';
 import { KernelError, type Limits, type LiveFingerprint, type LiveSelection, type NamespaceKernel } from './api.js';
 import { FingerprintBuilder } from './fingerprint.js';
@@ -168,7 +168,7 @@ class KernelNamespace implements NamespaceKernel {
       this.dropWatched();
     }
     // rp_filter set over RTM_SETLINK (IFLA_INET_CONF) sends no notification
-    // (KERNEL.md §4): what is kept is also dropped after a while, so such drift is
+    // (docs/kernel-notes.md#rp_filter): what is kept is also dropped after a while, so such drift is
     // still seen, at the cost of one full read per namespace per KEEP_WATCHED_MS.
     if (this.linkWatch.drainNotifications() || !KEEP_WATCHED.fresh(this.watchedSince)) this.dropWatched();
   }

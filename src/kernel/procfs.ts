@@ -9,9 +9,9 @@
 import { closeSync, openSync, readSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
 import { release } from 'node:os';
-import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES } from '../config/schema.js';
+import { type MptcpConfig, type MptcpKey, SYSCTL_NAMES } from '../core/schema.js';
 import { interfaceNameProblem } from '../core/names.js';
-import { SYSCTL_SINCE } from '../core/vocabulary.js';
+import { SYSCTL_KINDS, SYSCTL_SINCE } from '../core/vocabulary.js';
 import { KernelError } from './api.js';
 import { errnoName, isRetryable } from './libc.js';
 
@@ -55,19 +55,7 @@ export function getSysctlRoot(): string {
   return sysctlRoot;
 }
 
-type Kind = 'bool' | 'int' | 'string';
-const KINDS: Record<MptcpKey, Kind> = {
-  enabled: 'bool',
-  pathManager: 'string',
-  addAddrTimeout: 'int',
-  checksumEnabled: 'bool',
-  allowJoinInitialAddrPort: 'bool',
-  staleLossCnt: 'int',
-  scheduler: 'string',
-  closeTimeout: 'int',
-  blackholeTimeout: 'int',
-  synRetransBeforeTcpFallback: 'int',
-};
+const KINDS = SYSCTL_KINDS;
 
 export const MPTCP_KEYS = Object.keys(SYSCTL_NAMES) as MptcpKey[];
 

@@ -4,18 +4,11 @@
 // Every wait is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 export const MPTCP_PEER = join(import.meta.dirname, '..', 'fixtures', 'doctor', 'mptcp_peer.py');
 
-export async function waitFor<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { waitFor };
 
 export interface Peer {
   proc: ChildProcess;

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sh } from './netns.js';
+import { waitFor } from './wait.js';
 
 export const MPTCPD_BIN = '/usr/libexec/mptcpd';
 export const NM_BIN = '/usr/sbin/NetworkManager';
@@ -81,20 +82,7 @@ export async function stopAllManagers(): Promise<void> {
   await Promise.all([...running].map((s) => stop(s)));
 }
 
-export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000, stepMs = 25): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    let v: T | undefined | false;
-    try {
-      v = fn();
-    } catch {
-      v = undefined;
-    }
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
+export { waitFor };
 
 /** `ip netns exec` enters the namespace and then execs the program: wait until the pid is it. */
 async function waitForExec(s: Started, comm: string, logFile: string): Promise<void> {

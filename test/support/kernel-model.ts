@@ -5,7 +5,7 @@
 import { endpointKey } from '../../src/core/address.js';
 import { sortFlags, type FlagName } from '../../src/core/flags.js';
 import type { LiveEndpoint, LiveNamespace, Operation } from '../../src/core/model.js';
-import { SYSCTL_NAMES, type MptcpKey } from '../../src/config/schema.js';
+import { SYSCTL_NAMES, type MptcpKey } from '../../src/core/schema.js';
 
 export const MAX_ADDR = 8;
 export const MAX_ID = 255;

@@ -2,7 +2,7 @@
 // pitfalls checked on the live state of each namespace (and on a config with -f).
 // Read-only. Exit 1 when any finding is an error.
 import { formatDiagnostics, loadConfig, nodeName } from '../../config/index.js';
-import { netnsPatternProblem, type Config } from '../../config/schema.js';
+import { netnsPatternProblem, type Config } from '../../core/schema.js';
 import { listNamespaces, selectNamespaces } from '../../kernel/netns.js';
 import { formatText, toJson } from '../../doctor/report.js';
 import { runDoctor } from '../../doctor/run.js';

@@ -4,7 +4,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { formatDiagnostics, loadConfig, missingNamespaces, nodeName, resolveAll } from '../../config/index.js';
 import { globMatch, isGlob } from '../../core/glob.js';
-import { netnsPatternProblem } from '../../config/schema.js';
+import { netnsPatternProblem } from '../../core/schema.js';
 import type { DesiredNamespace, LiveNamespace } from '../../core/model.js';
 import {
   emptyResult,

@@ -3,7 +3,7 @@
 // JSON is the full snapshot that `plan --live` reads (parseLiveSnapshot).
 import { hostname } from 'node:os';
 import YAML, { type YAMLMap, type YAMLSeq } from 'yaml';
-import { netnsPatternProblem } from '../../config/schema.js';
+import { netnsPatternProblem } from '../../core/schema.js';
 import { type ShownNamespace, liveToConfig, toLiveSnapshot } from '../../core/live-to-config.js';
 import type { KernelCapabilities, LiveNamespace } from '../../core/model.js';
 import { KernelError } from '../../kernel/api.js';

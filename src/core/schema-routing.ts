@@ -7,7 +7,7 @@
 // gateway with strict ingress filtering then drops it, and the join fails.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { formatDuration, parseDuration } from '../core/duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 
 /** Tables the kernel reserves: unspec (0), default (253), main (254), local (255). */
 export const RESERVED_TABLES: ReadonlyMap<number, string> = new Map([

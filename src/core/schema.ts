@@ -5,10 +5,11 @@
 // live in merge.ts.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { canonicalAddress } from '../core/address.js';
-import { configInterfaceNameProblem, netnsPatternProblem } from '../core/names.js';
+import { canonicalAddress } from './address.js';
+import { configInterfaceNameProblem, netnsPatternProblem } from './names.js';
+import { RP_FILTER_NAMES } from './vocabulary.js';
 import { linkDownHoldSchema, linkDownSchema, sourceRoutingSchema } from './schema-routing.js';
-export { configInterfaceNameProblem, interfaceNameProblem, netnsPatternProblem } from '../core/names.js';
+export { configInterfaceNameProblem, interfaceNameProblem, netnsPatternProblem } from './names.js';
 
 // The characters a config may not use in names (see configInterfaceNameProblem),
 // as a regex class body, shared by the JSON Schema patterns below.
@@ -219,8 +220,7 @@ export const endpointSchema = z
   .meta({ allOf: ENDPOINT_RULES })
   .describe('One MPTCP endpoint. Its identity is (address, port); `id` only pins the kernel id.');
 
-export const RP_FILTER_NAMES = ['off', 'strict', 'loose'] as const;
-export type RpFilterName = (typeof RP_FILTER_NAMES)[number];
+export { RP_FILTER_NAMES, type RpFilterName } from './vocabulary.js';
 
 export const rpFilterValueSchema = z
   .union([z.enum(RP_FILTER_NAMES), z.literal(0), z.literal(1), z.literal(2)], {
@@ -304,18 +304,7 @@ export const mptcpSchema = z
 export type MptcpKey = keyof z.infer<typeof mptcpSchema>;
 
 /** File key -> sysctl name under /proc/sys/net/mptcp. */
-export const SYSCTL_NAMES: Record<MptcpKey, string> = {
-  enabled: 'enabled',
-  pathManager: 'path_manager',
-  addAddrTimeout: 'add_addr_timeout',
-  checksumEnabled: 'checksum_enabled',
-  allowJoinInitialAddrPort: 'allow_join_initial_addr_port',
-  staleLossCnt: 'stale_loss_cnt',
-  scheduler: 'scheduler',
-  closeTimeout: 'close_timeout',
-  blackholeTimeout: 'blackhole_timeout',
-  synRetransBeforeTcpFallback: 'syn_retrans_before_tcp_fallback',
-};
+export { SYSCTL_NAMES } from './vocabulary.js';
 
 // The JSON Schema side of netnsPatternProblem (length in characters, not bytes).
 const NETNS_CHAR = `[^\\[\\]${FORBIDDEN_CHARS}]`;
