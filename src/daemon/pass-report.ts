@@ -38,6 +38,29 @@ export interface NamespaceStatus {
   conflicts: ConflictFindingLike[];
   firstDifference?: string;
   consecutiveFailures: number;
+  /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
+  failedPasses: number;
+}
+
+/** Passes in a row that fail before a namespace makes the daemon unready (see `failingReason`). */
+export const FAILING_PASSES = 3;
+const PRIVILEGE_ERRNOS = new Set(['EPERM', 'EACCES']);
+
+/**
+ * Why a namespace counts as "keeps failing" for readiness, or undefined: its last
+ * FAILING_PASSES passes failed, or every pass so far failed and the error is one
+ * that retrying will not fix (missing privilege, a non-retryable kernel error).
+ * A namespace blocked by its `conflicts:` policy is doing what it was told and
+ * never counts here.
+ */
+export function failingReason(st: NamespaceStatus): string | undefined {
+  if (st.failedPasses === 0 || st.lastResult !== 'error') return undefined;
+  const first = st.errors[0];
+  const what = first ? `${first.message}${first.errno ? ` (${first.errno})` : ''}` : 'error';
+  if (st.failedPasses >= FAILING_PASSES) return `${st.netns}: last ${st.failedPasses} passes failed: ${what}`;
+  const hopeless = st.errors.some((e) => (e.errno !== undefined && PRIVILEGE_ERRNOS.has(e.errno)) || e.retryable === false);
+  if (hopeless && st.failedPasses === st.passes) return `${st.netns}: every pass failed: ${what}`;
+  return undefined;
 }
 
 /** One finished pass, as the pass runner saw it. */
@@ -81,7 +104,7 @@ export class PassReport {
   statusOf(ns: string): NamespaceStatus {
     let s = this.statuses.get(ns);
     if (!s) {
-      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0 };
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0 };
       this.statuses.set(ns, s);
     }
     return s;
@@ -118,6 +141,7 @@ export class PassReport {
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
     st.consecutiveFailures = p.retry ? p.failuresBefore + 1 : 0;
+    st.failedPasses = label === 'error' ? st.failedPasses + 1 : 0;
     if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;
     else delete st.firstDifference;
 

@@ -26,7 +26,7 @@ export interface WatchOptions {
 
 /** What the HTTP server shows of a daemon. */
 export function httpSources(daemon: Daemon): HttpSources {
-  return { healthy: () => daemon.healthy(), ready: () => daemon.isReady(), registry: daemon.metrics.registry, status: () => daemon.status() };
+  return { healthy: () => daemon.healthy(), ready: () => daemon.isReady(), readiness: () => daemon.readiness(), registry: daemon.metrics.registry, status: () => daemon.status() };
 }
 
 /**
