@@ -137,6 +137,9 @@ describe('decide', () => {
     const w = decide('warn', [nmProcess], undefined, { netns: 'host' });
     expect(w).toMatchObject({ block: false, report: true });
     expect(w.message).toMatch(/changing despite NetworkManager \(pid 812\) \(conflicts: warn\)/);
+    // Already warn: the fix keeps its real advice and drops "or use conflicts: warn".
+    expect(w.message).not.toContain('or use');
+    expect(w.conflicts[0]!.fix).toBe('set connection.mptcp-flags=1');
     const i = decide('ignore', [nmProcess], undefined, { netns: 'host' });
     expect(i).toMatchObject({ block: false, report: false, message: '' });
     expect(i.conflicts).toHaveLength(1);

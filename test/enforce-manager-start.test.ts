@@ -75,6 +75,8 @@ namespaces:
     });
     expect(st.errors.map((e) => e.message).join('\n')).toMatch(/mptcpd/);
     const asMptcpdLeftIt = { endpoints: ipEndpoints(ns), limits: ipLimits(ns) };
+    const drift = async () => metricValue(await metrics(d.url), 'mptcp_reconciler_drift_total', { netns: ns }) ?? 0;
+    const driftBlocked = await drift();
 
     // Many resyncs later (each a full pass that finds drift), still nothing written.
     const passes = (m: Sample[]) => m.filter((s) => s.name === 'mptcp_reconciler_passes_total').reduce((a, s) => a + s.value, 0);
@@ -82,5 +84,7 @@ namespaces:
     await eventually('ten more passes', async () => passes(await metrics(d.url)) >= p0 + 10, 10_000);
     expect({ endpoints: ipEndpoints(ns), limits: ipLimits(ns) }).toEqual(asMptcpdLeftIt);
     expect(writes(await metrics(d.url))).toBe(writesBefore);
+    // Blocked passes see the same difference every time: one drift, not one per pass.
+    expect(await drift()).toBe(driftBlocked);
   }, 60_000);
 });

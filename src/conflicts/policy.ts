@@ -91,7 +91,8 @@ export function decide(
   if (fe) all.push(fe);
   const conflicts: Conflict[] = all
     .filter((e) => overlaps(e, ctx.scope))
-    .map((e) => ({ ...e, netns: ctx.netns, blocking: e.active }));
+    // Suggesting `conflicts: warn` only makes sense to someone who has `fail`.
+    .map((e) => ({ ...e, ...(policy !== 'fail' ? { fix: withoutWarnHint(e.fix) } : {}), netns: ctx.netns, blocking: e.active }));
   const blocking = conflicts.filter((c) => c.blocking);
   const block = policy === 'fail' && blocking.length > 0;
   const deferUntil = fight?.fighting && fight.nextAllowedAt > now ? fight.nextAllowedAt : undefined;
@@ -106,6 +107,10 @@ export function decide(
     message = [head, ...conflicts.map((c) => indent(formatConflict(c)))].join('\n');
   }
   return { block, report, conflicts, message, ...(deferUntil !== undefined && !block ? { deferUntil } : {}) };
+}
+
+function withoutWarnHint(fix: string): string {
+  return fix.replace(/;? or use `conflicts: warn`$/, '');
 }
 
 function managerCount(cs: readonly Conflict[]): number {

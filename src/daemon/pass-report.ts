@@ -4,6 +4,7 @@
 // the log every few seconds.
 import type { NamespaceResult, Operation } from '../core/model.js';
 import { describeOperation } from '../core/vocabulary.js';
+import { operationKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
 import type { Logger as PassLogger } from '../apply/reconcile.js';
 import type { DaemonMetrics, PassResultLabel } from './metrics.js';
@@ -94,6 +95,8 @@ export function activeManagers(result: PassResult): string[] {
 
 export class PassReport {
   private readonly statuses = new Map<string, NamespaceStatus>();
+  /** The difference the last pass found and did not repair, per namespace. */
+  private readonly lastDrift = new Map<string, string>();
 
   constructor(
     private readonly mode: Mode,
@@ -112,6 +115,7 @@ export class PassReport {
 
   forget(ns: string): void {
     this.statuses.delete(ns);
+    this.lastDrift.delete(ns);
     this.metrics.forget(ns);
   }
 
@@ -124,7 +128,14 @@ export class PassReport {
     m.passes.inc({ result: label });
     m.passDuration.observe(p.seconds);
     m.converged.set({ netns: ns }, result.converged ? 1 : 0);
-    if (result.operations.length > 0) m.drift.inc({ netns: ns });
+    // A drift is counted once: a deferred or blocked pass sees the same difference
+    // again and again, and that is not new drift. After a pass that repaired it,
+    // the same difference coming back is new drift.
+    const sig = result.operations.length > 0 ? result.operations.map((o) => operationKey(o)).join('\n') : undefined;
+    if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
+    const repaired = sig !== undefined && !p.deferred && label === 'changed';
+    if (sig === undefined || repaired) this.lastDrift.delete(ns);
+    else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
       for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
