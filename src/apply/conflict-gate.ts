@@ -86,6 +86,8 @@ export class ConflictChecker {
   // matching every manager's evidence again for each namespace.
   private readonly decisions = new Map<string, { desired: object; evidence: Evidence; dev: number; ino: number; livePm: string | undefined; procs: string; d: Decision }>();
 
+  private readonly identities = new Map<string, { dev: number; ino: number }>();
+
   constructor(private readonly opts: ConflictCheckerOptions = {}) {
     this.maxAge = new MaxAge(opts.evidenceMaxAgeMs ?? Infinity);
     this.fights = opts.detectFights ? new FightDetector() : undefined;
@@ -129,6 +131,11 @@ export class ConflictChecker {
     // The host is the namespace this process runs in; named ones are bind mounts in /run/netns.
     const id = target ?? netnsIdentitySync(isHost ? `${this.opts.procRoot ?? '/proc'}/thread-self/ns/net` : `/run/netns/${netns}`);
     const evidence = await this.load();
+    // Fight records belong to one namespace, not to its name: one deleted and
+    // created again under the same name starts with a clean slate.
+    const seen = this.identities.get(netns);
+    if (seen && (seen.dev !== id.dev || seen.ino !== id.ino)) this.forget(netns);
+    this.identities.set(netns, { dev: id.dev, ino: id.ino });
     const fight = this.fights?.state(netns);
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const running = this.opts.liveManagers?.managersIn(id);

@@ -185,6 +185,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       readiness.passDone(ns);
     },
     onNewConfig: (ns) => opts.conflicts?.forget(ns),
+    onRecreated: (ns) => opts.conflicts?.forget(ns),
   });
   const scheduler: Scheduler = new Scheduler({
     run: passRunner({
