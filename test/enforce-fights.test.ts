@@ -36,3 +36,14 @@ describe('fight state and namespace identity', () => {
     expect(c.mayApply('y15a')).toBe(true);
   });
 });
+
+describe('SIGHUP and fights', () => {
+  it('clearFights ends every backoff, so the next pass writes again', async () => {
+    const c = new ConflictChecker({ ...roots, detectFights: true });
+    for (let i = 0; i < 4; i++) c.record('y15b', true, [{ ...op, result: 'ok' }]);
+    expect(c.mayApply('y15b')).toBe(false);
+    expect(c.clearFights()).toBe(true);
+    expect(c.mayApply('y15b')).toBe(true);
+    expect(c.clearFights()).toBe(false);
+  });
+});

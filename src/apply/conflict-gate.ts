@@ -185,6 +185,13 @@ export class ConflictChecker {
     }
   }
 
+  /** Ends every fight and its backoff; true when there was any to end. */
+  clearFights(): boolean {
+    const names = this.fights?.namespaces() ?? [];
+    for (const ns of names) this.forget(ns);
+    return names.length > 0;
+  }
+
   forget(netns: string): void {
     this.decisions.delete(netns);
     this.fights?.reset(netns);

@@ -218,7 +218,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     metrics,
     onChange: (hash) => refresh(`config:${hash}`, true),
   });
-  const reload = (reason = 'reload'): Promise<void> => (running ? config.reload(reason) : Promise.resolve());
+  const reload = (reason = 'reload'): Promise<void> => {
+    if (!running) return Promise.resolve();
+    // SIGHUP is the operator's "try again now": backoffs from fights end, and every namespace gets a pass.
+    if (reason === 'SIGHUP' && opts.conflicts?.clearFights()) {
+      for (const ns of registry.desired.keys()) scheduler.mark(ns, 'SIGHUP', { urgent: true });
+    }
+    return config.reload(reason);
+  };
 
   async function start(): Promise<void> {
     await config.start();
