@@ -188,7 +188,7 @@ describe('decide', () => {
     expect(d.message).toMatch(/declare `mptcp: \{ pathManager: userspace \}`/);
   });
 
-  it('a fight blocks under fail, defers under warn, and is attributed to a detected manager', () => {
+  it('a fight defers writes in every mode without blocking the namespace, and is attributed to a detected manager', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
     for (let i = 0; i < 4; i++) f.recordCorrections('ns', ['set-limits subflows=4']);
@@ -199,6 +199,10 @@ describe('decide', () => {
     expect(unknown.deferUntil).toBe(c.at() + 30_000);
     expect(unknown.conflicts[0]).toMatchObject({ manager: 'unknown', kind: 'fight', managesLimits: true, managesEndpoints: false });
     expect(unknown.message).toMatch(/set-limits subflows=4 \(x3\)/);
+
+    const alone = decide('fail', [], state, { netns: 'ns', now: c.at() });
+    expect(alone).toMatchObject({ block: false, deferUntil: c.at() + 30_000 });
+    expect(alone.message).toMatch(/^netns ns: writes backing off: unknown keeps undoing our changes/);
 
     const failing = decide('fail', [nmProcess], state, { netns: 'ns', now: c.at() });
     expect(failing.block).toBe(true);

@@ -92,8 +92,10 @@ export function decide(
   const conflicts: Conflict[] = all
     .filter((e) => overlaps(e, ctx.scope))
     // Suggesting `conflicts: warn` only makes sense to someone who has `fail`.
-    .map((e) => ({ ...e, ...(policy !== 'fail' ? { fix: withoutWarnHint(e.fix) } : {}), netns: ctx.netns, blocking: e.active }));
+    .map((e) => ({ ...e, ...(policy !== 'fail' ? { fix: withoutWarnHint(e.fix) } : {}), netns: ctx.netns, blocking: e.active && e.kind !== 'fight' }));
   const blocking = conflicts.filter((c) => c.blocking);
+  // Only a manager found running (or a path manager someone else chose) blocks a
+  // whole namespace; a fight backs off writes in every mode instead (deferUntil).
   const block = policy === 'fail' && blocking.length > 0;
   const deferUntil = fight?.fighting && fight.nextAllowedAt > now ? fight.nextAllowedAt : undefined;
   const report = policy !== 'ignore' && conflicts.length > 0;
@@ -103,7 +105,9 @@ export function decide(
       ? `netns ${ctx.netns}: not changed (conflicts: fail): ${managersOf(blocking)} also ${managerCount(blocking) === 1 ? 'manages' : 'manage'} MPTCP state here`
       : blocking.length > 0
         ? `netns ${ctx.netns}: changing despite ${managersOf(blocking)} (conflicts: warn)`
-        : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
+        : conflicts.some((c) => c.kind === 'fight')
+          ? `netns ${ctx.netns}: writes backing off: ${managersOf(conflicts.filter((c) => c.kind === 'fight'))} keeps undoing our changes`
+          : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
     message = [head, ...conflicts.map((c) => indent(formatConflict(c)))].join('\n');
   }
   return { block, report, conflicts, message, ...(deferUntil !== undefined && !block ? { deferUntil } : {}) };
