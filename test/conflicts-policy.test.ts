@@ -19,12 +19,13 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => (t += ms), at: () => t };
 }
 
-const ADD = 'add 192.0.2.1|';
+const ADD = 'add 192.0.2.1';
 
 describe('fight detector', () => {
   it('3 times the same correction within 5 minutes is a fight, and the namespace backs off', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
+    expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false); // our own first write
     expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false);
     c.advance(MIN);
     expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false);
@@ -38,6 +39,19 @@ describe('fight detector', () => {
     expect(f.mayApply('ns1')).toBe(true);
   });
 
+  it('our own first write never counts: the third hand deletion of an endpoint is still repaired', () => {
+    const c = clock();
+    const f = new FightDetector({ now: c.now });
+    f.recordCorrections('ns', [ADD]); // the daemon's first pass adds the endpoint
+    for (let deletion = 1; deletion <= 3; deletion++) {
+      c.advance(10_000); // someone deletes it by hand; the next pass may repair it
+      expect(f.mayApply('ns')).toBe(true);
+      f.recordCorrections('ns', [ADD]);
+    }
+    // Three repairs of the same key within the window: now it is a fight.
+    expect(f.state('ns').fighting).toBe(true);
+  });
+
   it('slower repeats, or different changes, are no fight', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
@@ -46,14 +60,15 @@ describe('fight detector', () => {
       c.advance(3 * MIN); // at most 2 in any 5-minute window
     }
     const g = new FightDetector({ now: c.now });
-    g.recordCorrections('ns2', ['add 192.0.2.1|']);
-    g.recordCorrections('ns2', ['add 192.0.2.2|']);
+    g.recordCorrections('ns2', ['add 192.0.2.1']);
+    g.recordCorrections('ns2', ['add 192.0.2.2']);
     expect(g.recordCorrections('ns2', ['set-limits subflows=4']).fighting).toBe(false);
   });
 
   it('backoff doubles with every further correction while fighting, up to the maximum', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now, backoffBaseMs: 10_000, backoffMaxMs: 60_000 });
+    f.recordCorrections('ns', [ADD]);
     f.recordCorrections('ns', [ADD]);
     f.recordCorrections('ns', [ADD]);
     const seen: number[] = [];
@@ -69,7 +84,7 @@ describe('fight detector', () => {
   it('stays a fight while backing off, and clears once a correction held for a whole window', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    for (let i = 0; i < 3; i++) f.recordCorrections('ns', [ADD]);
+    for (let i = 0; i < 4; i++) f.recordCorrections('ns', [ADD]);
     expect(f.state('ns').fighting).toBe(true);
     c.advance(10 * MIN); // nothing applied (backing off / still contested): no peace yet
     expect(f.state('ns').fighting).toBe(true);
@@ -92,8 +107,8 @@ describe('fight detector', () => {
       { op: 'set-rp-filter', disruptive: false, iface: 'eth0', value: 2, from: 1 },
     ];
     expect(ops.map(operationKey)).toEqual([
-      'add 192.0.2.1|',
-      'delete 2001:db8::1|8080',
+      'add 192.0.2.1',
+      'delete 2001:db8::1 port 8080',
       'set-limits subflows=4',
       'set-sysctl net.mptcp.path_manager=kernel',
       'set-rp-filter eth0=2',
@@ -137,6 +152,9 @@ describe('decide', () => {
     const w = decide('warn', [nmProcess], undefined, { netns: 'host' });
     expect(w).toMatchObject({ block: false, report: true });
     expect(w.message).toMatch(/changing despite NetworkManager \(pid 812\) \(conflicts: warn\)/);
+    // Already warn: the fix keeps its real advice and drops "or use conflicts: warn".
+    expect(w.message).not.toContain('or use');
+    expect(w.conflicts[0]!.fix).toBe('set connection.mptcp-flags=1');
     const i = decide('ignore', [nmProcess], undefined, { netns: 'host' });
     expect(i).toMatchObject({ block: false, report: false, message: '' });
     expect(i.conflicts).toHaveLength(1);
@@ -170,10 +188,10 @@ describe('decide', () => {
     expect(d.message).toMatch(/declare `mptcp: \{ pathManager: userspace \}`/);
   });
 
-  it('a fight blocks under fail, defers under warn, and is attributed to a detected manager', () => {
+  it('a fight defers writes in every mode without blocking the namespace, and is attributed to a detected manager', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    for (let i = 0; i < 3; i++) f.recordCorrections('ns', ['set-limits subflows=4']);
+    for (let i = 0; i < 4; i++) f.recordCorrections('ns', ['set-limits subflows=4']);
     const state = f.state('ns');
 
     const unknown = decide('warn', [], state, { netns: 'ns', now: c.at() });
@@ -181,6 +199,10 @@ describe('decide', () => {
     expect(unknown.deferUntil).toBe(c.at() + 30_000);
     expect(unknown.conflicts[0]).toMatchObject({ manager: 'unknown', kind: 'fight', managesLimits: true, managesEndpoints: false });
     expect(unknown.message).toMatch(/set-limits subflows=4 \(x3\)/);
+
+    const alone = decide('fail', [], state, { netns: 'ns', now: c.at() });
+    expect(alone).toMatchObject({ block: false, deferUntil: c.at() + 30_000 });
+    expect(alone.message).toMatch(/^netns ns: writes backing off: unknown keeps undoing our changes/);
 
     const failing = decide('fail', [nmProcess], state, { netns: 'ns', now: c.at() });
     expect(failing.block).toBe(true);

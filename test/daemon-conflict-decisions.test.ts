@@ -38,7 +38,7 @@ describe('ConflictChecker.gate', () => {
     // A fight (the same correction again and again) is never served from the memo.
     const back = await gate({ netns: 'ns1', desired, live: live('kernel'), plan });
     expect(back).toMatchObject({ block: false, conflicts: [] });
-    for (let i = 0; i < 3; i++) c.record('ns1', true, [{ ...op, result: 'ok' }]);
+    for (let i = 0; i < 4; i++) c.record('ns1', true, [{ ...op, result: 'ok' }]);
     const fight = await gate({ netns: 'ns1', desired, live: live('kernel'), plan });
     expect(fight).not.toBe(back);
     expect(fight.conflicts.map((x) => x.kind)).toEqual(['fight']);

@@ -11,10 +11,12 @@ import {
   netnsIdentitySync,
   operationKey,
   readManagerConfigs,
+  readOwnConfig,
   scanManagerProcesses,
   type ConflictRoots,
   type Decision,
   type ManagerConfigs,
+  type ManagerProcess,
   type ProcScan,
 } from '../conflicts/index.js';
 import type { DesiredNamespace, LiveNamespace, NamespacePlan, Operation } from '../core/model.js';
@@ -36,7 +38,23 @@ export interface GateInput {
 
 export type ConflictGate = (ctx: GateInput) => ConflictVerdict | Promise<ConflictVerdict>;
 
+/**
+ * Where the daemon learns which manager processes run in a namespace right now
+ * (ManagerWatch: exec events; or a synchronous /proc scan when the process
+ * connector is unavailable). `generation` moves when the set may have grown.
+ */
+export interface LiveManagers {
+  managersIn(target: NetnsIdentity): ManagerProcess[];
+  readonly generation: number;
+}
+
 export interface ConflictCheckerOptions extends ConflictRoots {
+  /**
+   * Processes asked for at every check instead of taken from the cached scan, so
+   * a manager started a moment ago blocks the very pass that would have written
+   * over it. The cached scan then serves only as the source of configuration.
+   */
+  liveManagers?: LiveManagers;
   /**
    * How long one /proc scan and configuration read serve every namespace. A scan
    * costs milliseconds of CPU per hundred processes, so doing it every resync
@@ -66,7 +84,9 @@ export class ConflictChecker {
   // A namespace's last decision and its inputs. Outside a fight a decision depends
   // on nothing else, so a resync over an unchanged fleet reuses it instead of
   // matching every manager's evidence again for each namespace.
-  private readonly decisions = new Map<string, { desired: object; evidence: Evidence; dev: number; ino: number; livePm: string | undefined; d: Decision }>();
+  private readonly decisions = new Map<string, { desired: object; evidence: Evidence; dev: number; ino: number; livePm: string | undefined; procs: string; d: Decision }>();
+
+  private readonly identities = new Map<string, { dev: number; ino: number }>();
 
   constructor(private readonly opts: ConflictCheckerOptions = {}) {
     this.maxAge = new MaxAge(opts.evidenceMaxAgeMs ?? Infinity);
@@ -111,13 +131,21 @@ export class ConflictChecker {
     // The host is the namespace this process runs in; named ones are bind mounts in /run/netns.
     const id = target ?? netnsIdentitySync(isHost ? `${this.opts.procRoot ?? '/proc'}/thread-self/ns/net` : `/run/netns/${netns}`);
     const evidence = await this.load();
+    // Fight records belong to one namespace, not to its name: one deleted and
+    // created again under the same name starts with a clean slate.
+    const seen = this.identities.get(netns);
+    if (seen && (seen.dev !== id.dev || seen.ino !== id.ino)) this.forget(netns);
+    this.identities.set(netns, { dev: id.dev, ino: id.ino });
     const fight = this.fights?.state(netns);
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
+    const running = this.opts.liveManagers?.managersIn(id);
+    const procs = running ? running.map((p) => `${p.pid}:${p.comm}`).join(',') : '';
     const prev = this.decisions.get(netns);
-    if (!fight?.fighting && prev?.desired === desired && prev.evidence === evidence && prev.dev === id.dev && prev.ino === id.ino && prev.livePm === livePm) {
+    if (!fight?.fighting && prev?.desired === desired && prev.evidence === evidence && prev.dev === id.dev && prev.ino === id.ino && prev.livePm === livePm && prev.procs === procs) {
       return prev.d;
     }
-    const found = detectFromScan(evidence.scan, evidence.configs, {
+    const scan = running ? await this.withOwnConfig(running, evidence.scan) : evidence.scan;
+    const found = detectFromScan(scan, evidence.configs, {
       target: id,
       isHost,
       ...(livePm !== undefined ? { livePathManager: livePm } : {}),
@@ -125,8 +153,21 @@ export class ConflictChecker {
     });
     const d = decide(desired.conflicts, found, fight, { netns, scope: declaredScope(desired), ...(this.opts.now ? { now: this.opts.now() } : {}) });
     if (fight?.fighting) this.decisions.delete(netns);
-    else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, d });
+    else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, procs, d });
     return d;
+  }
+
+  /** Live processes as a scan, each with the configuration under its own root (read once per process). */
+  private async withOwnConfig(procs: ManagerProcess[], cached: ProcScan): Promise<ProcScan> {
+    const procRoot = this.opts.procRoot ?? '/proc';
+    await Promise.all(
+      procs.map(async (p) => {
+        if (p.own) return;
+        const seen = cached.processes.find((c) => c.pid === p.pid && c.comm === p.comm && c.own);
+        p.own = seen?.own ?? (await readOwnConfig(procRoot, p));
+      }),
+    );
+    return { processes: procs, unknownNamespace: [] };
   }
 
   /** A gate for reconcileNamespace. */
@@ -142,6 +183,13 @@ export class ConflictChecker {
       const keys = operations.filter((o) => o.result === 'ok').map((o) => operationKey(o));
       if (keys.length > 0) this.fights.recordCorrections(netns, keys, manager);
     }
+  }
+
+  /** Ends every fight and its backoff; true when there was any to end. */
+  clearFights(): boolean {
+    const names = this.fights?.namespaces() ?? [];
+    for (const ns of names) this.forget(ns);
+    return names.length > 0;
   }
 
   forget(netns: string): void {

@@ -6,13 +6,15 @@
 // when the pass found nothing to change. Before applying, check
 // mayApply(netns) / nextAllowedAt(netns).
 //
-// - A key applied `threshold` times within `windowMs` (the first apply counts)
-//   starts a fight; the namespace then backs off: backoffMs doubles with every
+// - A key re-applied `threshold` times within `windowMs` starts a fight. Our
+//   own first write of a key is not a correction of anyone (nobody undid
+//   anything yet), so it never counts: the third hand deletion of an endpoint
+//   is still repaired. The fight the namespace then backs off: backoffMs doubles with every
 //   further correction while the fight lasts (base .. max).
 // - The fight is sticky while we back off (no applies means no repeats, which
 //   would otherwise look like peace); it clears once a correction has held: a
 //   converged pass after the last correction and `windowMs` without one.
-import { endpointKey } from '../core/address.js';
+import { canonicalAddress } from '../core/address.js';
 import type { Operation } from '../core/model.js';
 
 export interface FightOptions {
@@ -54,6 +56,8 @@ export interface FightState {
 
 interface NsRecord {
   times: Map<string, number[]>;
+  /** Keys we have written at least once: only writes after the first count. */
+  written: Set<string>;
   fighting: boolean;
   since?: number;
   level: number;
@@ -63,14 +67,19 @@ interface NsRecord {
   manager: string;
 }
 
+/** An endpoint as a person writes it (the key is shown in logs and status). */
+function endpointLabel(address: string, port?: number): string {
+  return port !== undefined ? `${canonicalAddress(address)} port ${port}` : canonicalAddress(address);
+}
+
 /** Stable identity of an operation for repeat counting: what it sets, including the value. */
 export function operationKey(op: Operation): string {
   switch (op.op) {
     case 'add':
     case 'delete':
-      return `${op.op} ${endpointKey(op.endpoint.address, op.endpoint.port)}`;
+      return `${op.op} ${endpointLabel(op.endpoint.address, op.endpoint.port)}`;
     case 'set-flags':
-      return `set-flags ${endpointKey(op.endpoint.address, op.endpoint.port)} backup=${op.backup} fullmesh=${op.fullmesh}`;
+      return `set-flags ${endpointLabel(op.endpoint.address, op.endpoint.port)} backup=${op.backup} fullmesh=${op.fullmesh}`;
     case 'set-limits': {
       const parts: string[] = [];
       if (op.subflows !== undefined) parts.push(`subflows=${op.subflows}`);
@@ -103,7 +112,7 @@ export class FightDetector {
   private rec(netns: string): NsRecord {
     let r = this.ns.get(netns);
     if (!r) {
-      r = { times: new Map(), fighting: false, level: 0, nextAllowedAt: 0, lastCorrectionAt: -Infinity, lastConvergedAt: -Infinity, manager: 'unknown' };
+      r = { times: new Map(), written: new Set(), fighting: false, level: 0, nextAllowedAt: 0, lastCorrectionAt: -Infinity, lastConvergedAt: -Infinity, manager: 'unknown' };
       this.ns.set(netns, r);
     }
     return r;
@@ -140,6 +149,10 @@ export class FightDetector {
     r.lastCorrectionAt = t;
     let repeated = false;
     for (const k of new Set(keys)) {
+      if (!r.written.has(k)) {
+        r.written.add(k);
+        continue;
+      }
       const ts = r.times.get(k) ?? [];
       ts.push(t);
       r.times.set(k, ts);

@@ -24,6 +24,7 @@ import { processesIn, scanManagerProcesses, type NetnsIdentity, type ProcScan } 
 export * from './evidence.js';
 export * from './fight.js';
 export * from './policy.js';
+export { openLiveManagers, type LiveManagerLog, type LiveManagerSource } from './live-managers.js';
 export {
   DEFAULT_MANAGER_NAMES,
   commKey,

@@ -91,8 +91,11 @@ export function decide(
   if (fe) all.push(fe);
   const conflicts: Conflict[] = all
     .filter((e) => overlaps(e, ctx.scope))
-    .map((e) => ({ ...e, netns: ctx.netns, blocking: e.active }));
+    // Suggesting `conflicts: warn` only makes sense to someone who has `fail`.
+    .map((e) => ({ ...e, ...(policy !== 'fail' ? { fix: withoutWarnHint(e.fix) } : {}), netns: ctx.netns, blocking: e.active && e.kind !== 'fight' }));
   const blocking = conflicts.filter((c) => c.blocking);
+  // Only a manager found running (or a path manager someone else chose) blocks a
+  // whole namespace; a fight backs off writes in every mode instead (deferUntil).
   const block = policy === 'fail' && blocking.length > 0;
   const deferUntil = fight?.fighting && fight.nextAllowedAt > now ? fight.nextAllowedAt : undefined;
   const report = policy !== 'ignore' && conflicts.length > 0;
@@ -102,10 +105,16 @@ export function decide(
       ? `netns ${ctx.netns}: not changed (conflicts: fail): ${managersOf(blocking)} also ${managerCount(blocking) === 1 ? 'manages' : 'manage'} MPTCP state here`
       : blocking.length > 0
         ? `netns ${ctx.netns}: changing despite ${managersOf(blocking)} (conflicts: warn)`
-        : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
+        : conflicts.some((c) => c.kind === 'fight')
+          ? `netns ${ctx.netns}: writes backing off: ${managersOf(conflicts.filter((c) => c.kind === 'fight'))} keeps undoing our changes`
+          : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
     message = [head, ...conflicts.map((c) => indent(formatConflict(c)))].join('\n');
   }
   return { block, report, conflicts, message, ...(deferUntil !== undefined && !block ? { deferUntil } : {}) };
+}
+
+function withoutWarnHint(fix: string): string {
+  return fix.replace(/;? or use `conflicts: warn`$/, '');
 }
 
 function managerCount(cs: readonly Conflict[]): number {

@@ -19,7 +19,7 @@ import { ConfigSource, DaemonStartError, type ConfigLoad } from './config-source
 import { DaemonMetrics } from './metrics.js';
 import { NamespaceRegistry, type RegistryDeps } from './namespace-registry.js';
 import { passRunner, type PassDeps } from './pass.js';
-import { PassReport, type Mode, type NamespaceStatus } from './pass-report.js';
+import { failingReason, PassReport, type Mode, type NamespaceStatus } from './pass-report.js';
 import { Readiness } from './readiness.js';
 import { Scheduler, type BackoffOptions } from './scheduler.js';
 import { watchConfig, watchNetnsDir, type Watcher } from './watchers.js';
@@ -57,6 +57,10 @@ export interface DaemonStatus {
   node: string;
   mode: Mode;
   ready: boolean;
+  /** Why /readyz answers 503 (empty when ready). */
+  notReady: string[];
+  /** Namespaces their `conflicts:` policy keeps unchanged: reported, yet not a reason to be unready. */
+  blocked: string[];
   config: {
     path: string;
     hash: string;
@@ -81,8 +85,14 @@ export interface Daemon {
   status(): DaemonStatus;
   /** The loop runs (false once stopping). */
   healthy(): boolean;
-  /** The first pass over every namespace is done. */
+  /** Ready for a rollout gate: see `readiness()`. */
   isReady(): boolean;
+  /**
+   * Ready: the config is loaded, the first pass over every namespace is done,
+   * and no namespace keeps failing (`failingReason`). Blocked namespaces are
+   * listed but do not make the daemon unready.
+   */
+  readiness(): ReadinessReport;
   /** Re-reads the config (SIGHUP). */
   reload(reason?: string): Promise<void>;
   metrics: DaemonMetrics;
@@ -107,12 +117,37 @@ function rtnlTriggers(ns: string, log: Logger, scheduler: Scheduler, registry: N
   };
 }
 
-function daemonStatus(opts: DaemonOptions, ready: boolean, config: ConfigSource, report: PassReport, registry: NamespaceRegistry): DaemonStatus {
+export interface ReadinessReport {
+  ready: boolean;
+  reasons: string[];
+  blocked: string[];
+}
+
+function readinessOf(firstPassDone: boolean, config: ConfigSource, report: PassReport, registry: NamespaceRegistry): ReadinessReport {
+  const reasons: string[] = [];
+  const blocked: string[] = [];
+  if (!config.current) reasons.push(`config not loaded${config.error ? `: ${config.error}` : ''}`);
+  else if (!firstPassDone) reasons.push('first pass not done');
+  for (const st of Object.values(report.snapshot(registry.desired.keys()))) {
+    const why = failingReason(st);
+    if (why) reasons.push(why);
+    if (st.lastResult === 'conflict') {
+      const managers = [...new Set(st.conflicts.map((c) => c.manager))];
+      blocked.push(`${st.netns}${managers.length ? ` (${managers.join(', ')})` : ''}`);
+    }
+  }
+  return { ready: reasons.length === 0, reasons, blocked };
+}
+
+function daemonStatus(opts: DaemonOptions, firstPassDone: boolean, config: ConfigSource, report: PassReport, registry: NamespaceRegistry): DaemonStatus {
   const c = config.current;
+  const r = readinessOf(firstPassDone, config, report, registry);
   return {
     node: opts.node,
     mode: opts.mode,
-    ready,
+    ready: r.ready,
+    notReady: r.reasons,
+    blocked: r.blocked,
     config: {
       path: opts.file,
       hash: c?.hash ?? '',
@@ -150,6 +185,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       readiness.passDone(ns);
     },
     onNewConfig: (ns) => opts.conflicts?.forget(ns),
+    onRecreated: (ns) => opts.conflicts?.forget(ns),
   });
   const scheduler: Scheduler = new Scheduler({
     run: passRunner({
@@ -182,7 +218,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     metrics,
     onChange: (hash) => refresh(`config:${hash}`, true),
   });
-  const reload = (reason = 'reload'): Promise<void> => (running ? config.reload(reason) : Promise.resolve());
+  const reload = (reason = 'reload'): Promise<void> => {
+    if (!running) return Promise.resolve();
+    // SIGHUP is the operator's "try again now": backoffs from fights end, and every namespace gets a pass.
+    if (reason === 'SIGHUP' && opts.conflicts?.clearFights()) {
+      for (const ns of registry.desired.keys()) scheduler.mark(ns, 'SIGHUP', { urgent: true });
+    }
+    return config.reload(reason);
+  };
 
   async function start(): Promise<void> {
     await config.start();
@@ -231,7 +274,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     done,
     status: () => daemonStatus(opts, readiness.done, config, report, registry),
     healthy: () => running,
-    isReady: () => readiness.done,
+    isReady: () => readinessOf(readiness.done, config, report, registry).ready,
+    readiness: () => readinessOf(readiness.done, config, report, registry),
     reload,
     metrics,
     memo,

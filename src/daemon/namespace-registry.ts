@@ -37,6 +37,8 @@ export interface RegistryOptions {
   onDrop(netns: string): void;
   /** A new config: what was learnt about the namespace under the old one no longer holds. */
   onNewConfig(netns: string): void;
+  /** Same name, another namespace (deleted and created again): nothing learnt about the old one applies. */
+  onRecreated?(netns: string): void;
 }
 
 export class NamespaceRegistry {
@@ -118,6 +120,7 @@ export class NamespaceRegistry {
       h.events?.close();
       deps.closeNamespace(ns);
       h = undefined;
+      this.o.onRecreated?.(ns);
     }
     if (!h) {
       h = { identity };

@@ -4,6 +4,7 @@
 // the log every few seconds.
 import type { NamespaceResult, Operation } from '../core/model.js';
 import { describeOperation } from '../core/vocabulary.js';
+import { operationKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
 import type { Logger as PassLogger } from '../apply/reconcile.js';
 import type { DaemonMetrics, PassResultLabel } from './metrics.js';
@@ -38,6 +39,29 @@ export interface NamespaceStatus {
   conflicts: ConflictFindingLike[];
   firstDifference?: string;
   consecutiveFailures: number;
+  /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
+  failedPasses: number;
+}
+
+/** Passes in a row that fail before a namespace makes the daemon unready (see `failingReason`). */
+export const FAILING_PASSES = 3;
+const PRIVILEGE_ERRNOS = new Set(['EPERM', 'EACCES']);
+
+/**
+ * Why a namespace counts as "keeps failing" for readiness, or undefined: its last
+ * FAILING_PASSES passes failed, or every pass so far failed and the error is one
+ * that retrying will not fix (missing privilege, a non-retryable kernel error).
+ * A namespace blocked by its `conflicts:` policy is doing what it was told and
+ * never counts here.
+ */
+export function failingReason(st: NamespaceStatus): string | undefined {
+  if (st.failedPasses === 0 || st.lastResult !== 'error') return undefined;
+  const first = st.errors[0];
+  const what = first ? `${first.message}${first.errno ? ` (${first.errno})` : ''}` : 'error';
+  if (st.failedPasses >= FAILING_PASSES) return `${st.netns}: last ${st.failedPasses} passes failed: ${what}`;
+  const hopeless = st.errors.some((e) => (e.errno !== undefined && PRIVILEGE_ERRNOS.has(e.errno)) || e.retryable === false);
+  if (hopeless && st.failedPasses === st.passes) return `${st.netns}: every pass failed: ${what}`;
+  return undefined;
 }
 
 /** One finished pass, as the pass runner saw it. */
@@ -71,6 +95,8 @@ export function activeManagers(result: PassResult): string[] {
 
 export class PassReport {
   private readonly statuses = new Map<string, NamespaceStatus>();
+  /** The difference the last pass found and did not repair, per namespace. */
+  private readonly lastDrift = new Map<string, string>();
 
   constructor(
     private readonly mode: Mode,
@@ -81,7 +107,7 @@ export class PassReport {
   statusOf(ns: string): NamespaceStatus {
     let s = this.statuses.get(ns);
     if (!s) {
-      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0 };
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0 };
       this.statuses.set(ns, s);
     }
     return s;
@@ -89,6 +115,7 @@ export class PassReport {
 
   forget(ns: string): void {
     this.statuses.delete(ns);
+    this.lastDrift.delete(ns);
     this.metrics.forget(ns);
   }
 
@@ -101,7 +128,14 @@ export class PassReport {
     m.passes.inc({ result: label });
     m.passDuration.observe(p.seconds);
     m.converged.set({ netns: ns }, result.converged ? 1 : 0);
-    if (result.operations.length > 0) m.drift.inc({ netns: ns });
+    // A drift is counted once: a deferred or blocked pass sees the same difference
+    // again and again, and that is not new drift. After a pass that repaired it,
+    // the same difference coming back is new drift.
+    const sig = result.operations.length > 0 ? result.operations.map((o) => operationKey(o)).join('\n') : undefined;
+    if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
+    const repaired = sig !== undefined && !p.deferred && label === 'changed';
+    if (sig === undefined || repaired) this.lastDrift.delete(ns);
+    else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
       for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
@@ -118,6 +152,7 @@ export class PassReport {
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
     st.consecutiveFailures = p.retry ? p.failuresBefore + 1 : 0;
+    st.failedPasses = label === 'error' ? st.failedPasses + 1 : 0;
     if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;
     else delete st.firstDifference;
 

@@ -7,8 +7,10 @@ import type { Registry } from 'prom-client';
 export interface HttpSources {
   /** The loop runs (false once stopping). */
   healthy(): boolean;
-  /** The first full pass over every namespace is done. */
+  /** Ready for a rollout gate. */
   ready(): boolean;
+  /** Why not ready, and namespaces blocked by policy (reported in the body either way). */
+  readiness?(): { ready: boolean; reasons: string[]; blocked: string[] };
   registry: Registry;
   status(): unknown;
 }
@@ -78,10 +80,13 @@ export async function startHttpServer(
         return src.healthy()
           ? send(res, 200, 'text/plain; charset=utf-8', 'ok\n', head)
           : send(res, 503, 'text/plain; charset=utf-8', 'stopping\n', head);
-      case '/readyz':
-        return src.ready()
-          ? send(res, 200, 'text/plain; charset=utf-8', 'ready\n', head)
-          : send(res, 503, 'text/plain; charset=utf-8', 'first pass not done\n', head);
+      case '/readyz': {
+        const r = src.readiness?.() ?? { ready: src.ready(), reasons: ['first pass not done'], blocked: [] };
+        const blocked = r.blocked.map((b) => `blocked by conflicts policy: ${b}\n`).join('');
+        return r.ready
+          ? send(res, 200, 'text/plain; charset=utf-8', `ready\n${blocked}`, head)
+          : send(res, 503, 'text/plain; charset=utf-8', `not ready\n${r.reasons.map((x) => `${x}\n`).join('')}${blocked}`, head);
+      }
       case '/metrics':
         return send(res, 200, src.registry.contentType, await src.registry.metrics(), head);
       case '/status':

@@ -3,6 +3,7 @@
 // (probes, metrics, status): the command that starts the daemon owns what it
 // serves. The loop itself is in src/daemon so that tests can start it in-process.
 import { ConflictChecker } from '../../apply/conflict-gate.js';
+import { openLiveManagers } from '../../conflicts/index.js';
 import { nodeName } from '../../config/index.js';
 import { DaemonStartError, startDaemon, type Daemon, type Mode } from '../../daemon/daemon.js';
 import { realDeps } from '../../daemon/deps.js';
@@ -25,7 +26,7 @@ export interface WatchOptions {
 
 /** What the HTTP server shows of a daemon. */
 export function httpSources(daemon: Daemon): HttpSources {
-  return { healthy: () => daemon.healthy(), ready: () => daemon.isReady(), registry: daemon.metrics.registry, status: () => daemon.status() };
+  return { healthy: () => daemon.healthy(), ready: () => daemon.isReady(), readiness: () => daemon.readiness(), registry: daemon.metrics.registry, status: () => daemon.status() };
 }
 
 /**
@@ -61,15 +62,19 @@ export function startWatch(raw: Record<string, unknown>, io: CliIO): { daemon: D
   const node = nodeName({ node: o.node }, io.env);
   const logger = createLogger({ level });
   logger.info({ resync: formatDuration(resyncMs) }, 'starting');
+  // Opened once in the host namespace; every pass asks it right before writing.
+  const liveManagers = openLiveManagers({ procRoot: o.procRoot ?? '/proc', log: logger });
   const conflicts = new ConflictChecker({
     procRoot: o.procRoot ?? '/proc',
     etcRoot: o.etcRoot ?? '/etc',
-    // One /proc scan serves every namespace's passes for this long.
+    liveManagers,
+    // Manager configuration files are read again after this long; processes are always current.
     evidenceMaxAgeMs: 30_000,
     detectFights: true,
     tolerateConfigErrors: true,
   });
   const daemon = startDaemon({ file: o.file, node, mode, resyncMs, logger, deps: realDeps(), conflicts });
+  void daemon.done.finally(() => liveManagers.close());
   const listening = serveDaemon(daemon, listen, logger);
   // A port that cannot be bound stops the daemon before anything else happens.
   listening.catch(() => void daemon.stop());
