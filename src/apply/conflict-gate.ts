@@ -117,6 +117,17 @@ export class ConflictChecker {
   }
 
   /** The fight detector allows writes to this namespace now. */
+  /**
+   * Fight records belong to one namespace, not to its name: one deleted and
+   * created again under the same name starts with a clean slate. Called before
+   * mayApply, so a re-created namespace is not held back by its predecessor.
+   */
+  noteIdentity(netns: string, id: NetnsIdentity): void {
+    const seen = this.identities.get(netns);
+    if (seen && (seen.dev !== id.dev || seen.ino !== id.ino)) this.forget(netns);
+    this.identities.set(netns, { dev: id.dev, ino: id.ino });
+  }
+
   mayApply(netns: string): boolean {
     return this.fights?.mayApply(netns) ?? true;
   }
@@ -131,11 +142,7 @@ export class ConflictChecker {
     // The host is the namespace this process runs in; named ones are bind mounts in /run/netns.
     const id = target ?? netnsIdentitySync(isHost ? `${this.opts.procRoot ?? '/proc'}/thread-self/ns/net` : `/run/netns/${netns}`);
     const evidence = await this.load();
-    // Fight records belong to one namespace, not to its name: one deleted and
-    // created again under the same name starts with a clean slate.
-    const seen = this.identities.get(netns);
-    if (seen && (seen.dev !== id.dev || seen.ino !== id.ino)) this.forget(netns);
-    this.identities.set(netns, { dev: id.dev, ino: id.ino });
+    this.noteIdentity(netns, id);
     const fight = this.fights?.state(netns);
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const running = this.opts.liveManagers?.managersIn(id);

@@ -14,9 +14,10 @@
 // Use: open the socket FIRST, then scan /proc once; every manager started after
 // the scan arrives as an event. Lost events (a full receive queue) are reported
 // as an overflow: scan /proc again then.
-import { readdirSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { KernelError } from '../kernel/api.js';
+import { dropCount, netlinkFd } from '../kernel/events.js';
+import { NETLINK_NO_ENOBUFS, NLMSG_DONE, NLMSG_HDRLEN, NLMSG_OVERRUN, SOL_NETLINK } from '../kernel/uapi.js';
 import { errnoName, isRetryable, lastErrno, lib } from '../kernel/libc.js';
 import {
   commKey,
@@ -34,9 +35,6 @@ import {
 const NETLINK_CONNECTOR = 11;
 const CN_IDX_PROC = 1;
 const CN_VAL_PROC = 1;
-const NLMSG_HDRLEN = 16;
-const NLMSG_DONE = 3;
-const NLMSG_OVERRUN = 4;
 const CN_MSG_LEN = 20; // struct cn_msg: cb_id{idx,val}, seq, ack, u16 len, u16 flags
 const PROC_CN_MCAST_LISTEN = 1;
 const PROC_CN_MCAST_IGNORE = 2;
@@ -44,13 +42,6 @@ const PROC_CN_MCAST_IGNORE = 2;
 /** enum proc_cn_event (linux/cn_proc.h). */
 export const PROC_EVENT = { NONE: 0, EXEC: 0x2, COMM: 0x200 } as const;
 
-const AF_NETLINK = 16;
-const SOL_SOCKET = 1;
-const SO_MEMINFO = 55;
-const SK_MEMINFO_DROPS = 8;
-const SK_MEMINFO_VARS = 9;
-const SOL_NETLINK = 270;
-const NETLINK_NO_ENOBUFS = 5;
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 
@@ -143,26 +134,6 @@ export interface ProcEventSocket {
    */
   drain(): number;
   close(): void;
-}
-
-function netlinkFd(port: number): number {
-  const c = lib();
-  for (const fd of readdirSync('/proc/self/fd').map(Number).sort((x, y) => y - x)) {
-    const addr = Buffer.alloc(12);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(addr.length);
-    if (c.getsockname(fd, addr, len) !== 0) continue;
-    if (addr.readUInt16LE(0) === AF_NETLINK && addr.readUInt32LE(4) === port) return fd;
-  }
-  throw new Error(`cannot find the fd of netlink socket ${port}`);
-}
-
-function dropCount(fd: number): number {
-  const val = Buffer.alloc(4 * SK_MEMINFO_VARS);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(val.length);
-  if (lib().getsockopt(fd, SOL_SOCKET, SO_MEMINFO, val, len) !== 0) return 0;
-  return val.readUInt32LE(4 * SK_MEMINFO_DROPS);
 }
 
 function kernelError(op: string, e: unknown): KernelError {

@@ -104,17 +104,22 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     const passId = newPassId();
     const plog = passLogger(o.logger, { passId, netns: ns });
     const started = performance.now();
-    // A fight (someone keeps undoing us) backs off: the pass still reads and reports, but writes nothing.
-    const deferred = o.conflicts !== undefined && o.mode === 'enforce' && !o.conflicts.mayApply(ns);
-    const mode: Mode = deferred ? 'observe' : o.mode;
     let result: PassResult;
     let crashed: unknown;
+    let deferred = false;
+    let mode: Mode = o.mode;
     try {
       const h = o.registry.ensure(ns, () => o.eventHandlers(ns));
       if (!h) {
         o.registry.drop(ns, 'gone from /run/netns');
         return {};
       }
+      // A fight (someone keeps undoing us) backs off: the pass still reads and reports,
+      // but writes nothing. Judged after the handles are taken, so a namespace
+      // re-created under the same name is judged on its own record.
+      if (h.identity) o.conflicts?.noteIdentity(ns, h.identity);
+      deferred = o.conflicts !== undefined && o.mode === 'enforce' && !o.conflicts.mayApply(ns);
+      mode = deferred ? 'observe' : o.mode;
       const kernel = h.identity ? o.deps.openNamespace(ns, h.identity) : o.deps.openNamespace(ns);
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
       const caps = o.deps.capabilities?.(kernel);

@@ -35,7 +35,7 @@ const RTM_NAMES: Record<number, string> = {
 };
 
 /** The fd of our netlink socket bound to `port` (the package does not expose it). */
-function netlinkFd(port: number): number {
+export function netlinkFd(port: number): number {
   const c = lib();
   const fds = readdirSync('/proc/self/fd')
     .map(Number)
@@ -58,7 +58,8 @@ function setNoEnobufs(fd: number): void {
   }
 }
 
-function dropCount(fd: number): number {
+/** Messages the kernel dropped on this socket (SO_MEMINFO), since it was opened. */
+export function dropCount(fd: number): number {
   const val = Buffer.alloc(4 * SK_MEMINFO_VARS);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(val.length);
