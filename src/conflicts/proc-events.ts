@@ -17,6 +17,7 @@
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { KernelError } from '../kernel/api.js';
 import { dropCount, netlinkFd } from '../kernel/events.js';
+import { forEachMessage } from '../kernel/nlsock.js';
 import { NETLINK_NO_ENOBUFS, NLMSG_DONE, NLMSG_HDRLEN, NLMSG_OVERRUN, SOL_NETLINK } from '../kernel/uapi.js';
 import { errnoName, isRetryable, lastErrno, lib } from '../kernel/libc.js';
 import {
@@ -86,35 +87,28 @@ export function encodeProcSubscription(op: 'listen' | 'ignore', events: number, 
 export function parseProcEvents(buf: Buffer): { events: ProcEvent[]; overrun: boolean } {
   const events: ProcEvent[] = [];
   let overrun = false;
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const type = buf.readUInt16LE(off + 4);
-    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+  forEachMessage(buf, (type, cn, end) => {
     if (type === NLMSG_OVERRUN) overrun = true;
-    const cn = off + NLMSG_HDRLEN;
     // proc_event: u32 what, u32 cpu, u64 timestamp_ns, then the event data.
-    if (len >= NLMSG_HDRLEN + CN_MSG_LEN + 24 && buf.readUInt32LE(cn) === CN_IDX_PROC && buf.readUInt32LE(cn + 4) === CN_VAL_PROC) {
-      const ev = cn + CN_MSG_LEN;
-      const what = buf.readUInt32LE(ev);
-      const timestampNs = buf.readBigUInt64LE(ev + 8);
-      const data = ev + 16;
-      if (what === PROC_EVENT.EXEC) {
-        events.push({ what: 'exec', pid: buf.readInt32LE(data), tgid: buf.readInt32LE(data + 4), timestampNs });
-      } else if (what === PROC_EVENT.COMM && off + len >= data + 24) {
-        const raw = buf.subarray(data + 8, data + 24);
-        const nul = raw.indexOf(0);
-        events.push({
-          what: 'comm',
-          pid: buf.readInt32LE(data),
-          tgid: buf.readInt32LE(data + 4),
-          comm: raw.toString('utf8', 0, nul < 0 ? raw.length : nul),
-          timestampNs,
-        });
-      }
+    if (end - cn < CN_MSG_LEN + 24 || buf.readUInt32LE(cn) !== CN_IDX_PROC || buf.readUInt32LE(cn + 4) !== CN_VAL_PROC) return;
+    const ev = cn + CN_MSG_LEN;
+    const what = buf.readUInt32LE(ev);
+    const timestampNs = buf.readBigUInt64LE(ev + 8);
+    const data = ev + 16;
+    if (what === PROC_EVENT.EXEC) {
+      events.push({ what: 'exec', pid: buf.readInt32LE(data), tgid: buf.readInt32LE(data + 4), timestampNs });
+    } else if (what === PROC_EVENT.COMM && end >= data + 24) {
+      const raw = buf.subarray(data + 8, data + 24);
+      const nul = raw.indexOf(0);
+      events.push({
+        what: 'comm',
+        pid: buf.readInt32LE(data),
+        tgid: buf.readInt32LE(data + 4),
+        comm: raw.toString('utf8', 0, nul < 0 ? raw.length : nul),
+        timestampNs,
+      });
     }
-    off += (len + 3) & ~3;
-  }
+  });
   return { events, overrun };
 }
 

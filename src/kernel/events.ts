@@ -19,7 +19,8 @@ import { readdirSync } from 'node:fs';
 // WireGuard tables (31 ms, 1.2 MB of heap the daemon never uses).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { lastErrno, lib } from './libc.js';
-import { AF_NETLINK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE, NLMSG_HDRLEN, NLMSG_OVERRUN, RTNLGRP, SK_MEMINFO_DROPS, SK_MEMINFO_VARS, SOL_NETLINK, SOL_SOCKET, SO_MEMINFO } from './uapi.js';
+import { forEachMessage } from './nlsock.js';
+import { AF_NETLINK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE, NLMSG_OVERRUN, RTNLGRP, SK_MEMINFO_DROPS, SK_MEMINFO_VARS, SOL_NETLINK, SOL_SOCKET, SO_MEMINFO } from './uapi.js';
 
 export { RTNLGRP } from './uapi.js';
 
@@ -101,29 +102,23 @@ export interface EventSocketOptions {
 export function parseRtnlMessages(buf: Buffer): { events: RtnlEvent[]; overrun: boolean } {
   const events: RtnlEvent[] = [];
   let overrun = false;
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= buf.length) {
-    const len = buf.readUInt32LE(off);
-    const type = buf.readUInt16LE(off + 4);
-    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
-    const body = off + NLMSG_HDRLEN;
+  forEachMessage(buf, (type, body, end) => {
     const kind = RTM_NAMES[type];
     if (type === NLMSG_OVERRUN) overrun = true;
     else if (kind) {
       const ev: RtnlEvent = { kind };
-      if ((type === 20 || type === 21) && len >= NLMSG_HDRLEN + 8) {
+      if ((type === 20 || type === 21) && end - body >= 8) {
         // struct ifaddrmsg { u8 family, prefixlen, flags, scope; u32 index }
         const fam = buf.readUInt8(body);
         if (fam === 2 || fam === 10) ev.family = fam === 2 ? 4 : 6;
         ev.ifindex = buf.readUInt32LE(body + 4);
-      } else if ((type === 16 || type === 17) && len >= NLMSG_HDRLEN + 16) {
+      } else if ((type === 16 || type === 17) && end - body >= 16) {
         // struct ifinfomsg { u8 family, pad; u16 type; s32 index; u32 flags, change }
         ev.ifindex = buf.readInt32LE(body + 4);
       }
       events.push(ev);
     }
-    off += (len + 3) & ~3;
-  }
+  });
   return { events, overrun };
 }
 

@@ -6,7 +6,7 @@
 // an event-loop turn per message.
 import { KernelError } from './api.js';
 import { errnoName, isRetryable, lastErrno, lib } from './libc.js';
-import { AF_NETLINK, MSG_DONTWAIT, NETLINK_ADD_MEMBERSHIP, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GENERIC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, SOL_NETLINK, SOL_SOCKET } from './uapi.js';
+import { AF_NETLINK, MSG_DONTWAIT, NETLINK_ADD_MEMBERSHIP, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GENERIC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, SOL_NETLINK, SOL_SOCKET } from './uapi.js';
 
 // Re-exported for the codecs and tools that build requests on this socket.
 export { NETLINK_GENERIC, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST } from './uapi.js';
@@ -170,6 +170,21 @@ export function forEachAttr(
     const len = buf.readUInt16LE(off);
     if (len < 4 || off + len > end) throw new Error(`malformed netlink attribute at offset ${off} (length ${len})`);
     fn(buf.readUInt16LE(off + 2) & NLA_TYPE_MASK, off + 4, len - 4);
+    off += align4(len);
+  }
+}
+
+/**
+ * Walks the messages of one received datagram; calls `fn(type, bodyStart, bodyEnd)`.
+ * For event sockets: a truncated message ends the walk instead of throwing, so a
+ * reader of multicast events never dies on one bad datagram.
+ */
+export function forEachMessage(buf: Buffer, fn: (type: number, body: number, end: number) => void): void {
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) return;
+    fn(buf.readUInt16LE(off + 4), off + NLMSG_HDRLEN, off + len);
     off += align4(len);
   }
 }
