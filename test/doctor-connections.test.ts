@@ -14,25 +14,14 @@ import { main } from '../src/cli/main.js';
 import type { DoctorJson } from '../src/doctor/report.js';
 import { captureIO } from './helpers/io.js';
 import { killPeers, mptcpServer, startMptcpClient, waitFor, type Peer } from './helpers/mptcp-peer.js';
-import { createNetns, deleteNetns, ip, ipLimits, requireRoot, setNsSysctl, sh, veth } from './helpers/netns.js';
+import { ip, ipLimits, namespacesFor, setNsSysctl, sh, veth } from './helpers/netns.js';
 
-requireRoot();
-
-const made: string[] = [];
 const procs: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'mr-doctor-conn-'));
 
-afterAll(() => {
-  killPeers(procs);
-  for (const n of made) deleteNetns(n);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function ns(): string {
-  const n = createNetns('x16');
-  made.push(n);
-  return n;
-}
+// Peers first: a namespace is deleted only once nothing runs in it.
+const ns = namespacesFor('x16', () => killPeers(procs));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Server s and client c joined by three links: v 192.0.2.0/24, w 198.51.100.0/24, x 203.0.113.0/24 (.1 server, .2 client). */
 function pair(): { s: string; c: string } {

@@ -14,25 +14,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { captureIO } from './helpers/io.js';
 import { killPeers, mptcpServer, startMptcpClient, waitFor } from './helpers/mptcp-peer.js';
-import { createNetns, deleteNetns, ip, ipEndpoints, requireRoot, sh, veth } from './helpers/netns.js';
+import { ip, ipEndpoints, namespacesFor, sh, veth } from './helpers/netns.js';
 
-requireRoot();
-
-const made: string[] = [];
 const procs: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'mr-endpoints-'));
 
-afterAll(() => {
-  killPeers(procs);
-  for (const n of made) deleteNetns(n);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function ns(): string {
-  const n = createNetns('x16');
-  made.push(n);
-  return n;
-}
+// Peers first: a namespace is deleted only once nothing runs in it.
+const ns = namespacesFor('x16', () => killPeers(procs));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let fileNo = 0;
 function config(netns: string, body: string): string {
