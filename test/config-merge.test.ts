@@ -39,7 +39,12 @@ describe('resolveNamespace', () => {
       rpFilter: { all: 'strict', eth0: 'loose' },
       prune: true,
       conflicts: 'fail',
+      linkDown: { policy: 'withdraw', holdMs: 3000 },
     });
+  });
+  it('linkDown and linkDownHold: the later entry wins, each on its own', () => {
+    const c = C({ netns: 'host', linkDown: 'keep', linkDownHold: '5s' }, { netns: 'host', linkDown: 'withdraw' });
+    expect(resolveNamespace(c, 'n', 'host')!.linkDown).toEqual({ policy: 'withdraw', holdMs: 5000 });
   });
   it('normalises rp_filter numbers to names', () => {
     const d = resolveNamespace(C({ netns: 'host', rpFilter: { a: 0, b: 1, c: 2 } }), 'n', 'host')!;

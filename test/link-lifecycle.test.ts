@@ -4,7 +4,10 @@
 // (or the gateway answered), ids come back, and the timer says when to look.
 import { describe, expect, it } from 'vitest';
 import { LinkLifecycle, partitionByLink } from '../src/core/link-lifecycle.js';
-import type { LiveAddress, LiveLink } from '../src/core/model.js';
+import type { DesiredNamespace, LinkHold, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from '../src/core/model.js';
+import { planNamespace } from '../src/core/plan.js';
+import { verifyNamespace } from '../src/core/verify.js';
+import { endpointKey } from '../src/core/address.js';
 
 const down = (name: string, at: number) => ({ name, up: true, lowerUp: false, at });
 const upAt = (name: string, at: number) => ({ name, up: true, lowerUp: true, at });
@@ -119,5 +122,82 @@ describe('partitionByLink', () => {
       held: [eps[1], eps[2]],
     });
     expect(partitionByLink(eps, new Set(), links, addresses)).toEqual({ active: eps, held: [] });
+  });
+});
+
+describe('the planner under a link hold', () => {
+  const links: LiveLink[] = [
+    { ifindex: 2, name: 'c1', up: true, lowerUp: true },
+    { ifindex: 3, name: 'c2', up: true, lowerUp: false },
+  ];
+  const addr = (ifindex: number, address: string): LiveAddress => ({ ifindex, family: 4, address, prefixlen: 24, scope: 'global', tentative: false, dadfailed: false, deprecated: false, temporary: false });
+  const live = (endpoints: LiveEndpoint[]): LiveNamespace => ({
+    netns: 'n1',
+    endpoints,
+    limits: { subflows: 2, addAddrAccepted: 0 },
+    mptcp: {},
+    rpFilter: {},
+    links,
+    addresses: [addr(2, '198.51.100.2'), addr(3, '203.0.113.2')],
+  });
+  const desired = (linkDown?: DesiredNamespace['linkDown'], prune = true): DesiredNamespace => ({
+    netns: 'n1',
+    mptcp: {},
+    limits: {},
+    endpoints: [
+      { address: '198.51.100.2', flags: ['subflow'] },
+      { dev: 'c2', flags: ['subflow'] },
+    ],
+    rpFilter: {},
+    prune,
+    conflicts: 'fail',
+    ...(linkDown && { linkDown }),
+  });
+  const c1: LiveEndpoint = { id: 1, family: 4, address: '198.51.100.2', flags: ['subflow'] };
+  const c2: LiveEndpoint = { id: 7, family: 4, address: '203.0.113.2', flags: ['subflow'], ifindex: 3 };
+  const hold = (ids: [string, number][] = []): LinkHold => ({
+    withdrawn: new Map([['c2', { reason: 'link c2 without carrier for 3s', since: '2026-12-01T10:00:00.000Z' }]]),
+    ids: new Map(ids),
+  });
+
+  it('deletes the endpoints of a withdrawn interface, says why, marks it as no drift, and verifies their absence', () => {
+    for (const prune of [true, false]) {
+      const plan = planNamespace(desired(undefined, prune), live([c1, c2]), undefined, hold());
+      expect(plan.operations).toEqual([
+        { op: 'delete', id: 7, endpoint: { address: '203.0.113.2', id: 7, flags: ['subflow'], dev: 'c2', ifindex: 3 }, disruptive: true, reason: 'link c2 without carrier for 3s', linkDown: 'withdraw' },
+      ]);
+      expect(plan.linkDown).toEqual([
+        { endpoint: '203.0.113.2', iface: 'c2', state: 'withdrawn', reason: 'link c2 without carrier since 2026-12-01T10:00:00.000Z', since: '2026-12-01T10:00:00.000Z', id: 7 },
+      ]);
+      expect(verifyNamespace(desired(undefined, prune), live([c1, c2]), hold()).differences).toEqual([
+        'endpoints[203.0.113.2]: want absent (link c2 without carrier: withdrawn), have present id 7',
+      ]);
+      expect(verifyNamespace(desired(undefined, prune), live([c1]), hold()).converged).toBe(true);
+      // Already gone: nothing to do, still named as held back.
+      expect(planNamespace(desired(undefined, prune), live([c1]), undefined, hold()).operations).toEqual([]);
+    }
+  });
+
+  it('restores with the remembered id, even where file order would give another one', () => {
+    const plan = planNamespace(desired(), live([c1]), undefined, { withdrawn: new Map(), ids: new Map([[endpointKey('203.0.113.2'), 7]]) });
+    expect(plan.operations).toEqual([
+      { op: 'add', endpoint: { address: '203.0.113.2', id: 7, flags: ['subflow'], dev: 'c2', ifindex: 3 }, disruptive: false, reason: 'link usable again: back with id 7', linkDown: 'restore' },
+    ]);
+    expect(plan.linkDown).toBeUndefined();
+  });
+
+  it('keep leaves the endpoint in place, withdrawn interface or not', () => {
+    const plan = planNamespace(desired({ policy: 'keep', holdMs: 3000 }), live([c1, c2]), undefined, hold());
+    expect(plan.operations).toEqual([]);
+    expect(plan.linkDown).toBeUndefined();
+  });
+
+  it('without a hold (apply, plan) an endpoint on a link without carrier is added anyway and named', () => {
+    const plan = planNamespace(desired({ policy: 'withdraw', holdMs: 5000 }), live([c1]));
+    expect(plan.operations.map((o) => [o.op, o.op === 'add' && o.endpoint.address])).toEqual([['add', '203.0.113.2']]);
+    expect(plan.linkDown).toEqual([
+      { endpoint: '203.0.113.2', iface: 'c2', state: 'no-carrier', reason: 'link c2 without carrier now; kept anyway (a one-shot run cannot tell for how long; watch withdraws it after 5s)' },
+    ]);
+    expect(planNamespace(desired({ policy: 'keep', holdMs: 5000 }), live([c1])).linkDown).toBeUndefined();
   });
 });

@@ -119,6 +119,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
   let endpoints: Map<string, { ep: EndpointConfig; origin: Origin }> | undefined;
   let prune = true;
   let conflicts: DesiredNamespace['conflicts'] = 'fail';
+  const linkDown: NonNullable<DesiredNamespace['linkDown']> = { policy: 'withdraw', holdMs: DEFAULT_LINK_DOWN_HOLD_MS };
   for (const i of matchingEntries(config, node, netns)) {
     const entry = config.namespaces[i]!;
     entries.push(i);
@@ -136,6 +137,8 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
     }
     if (entry.prune !== undefined) prune = entry.prune;
     if (entry.conflicts !== undefined) conflicts = entry.conflicts;
+    if (entry.linkDown !== undefined) linkDown.policy = entry.linkDown;
+    if (entry.linkDownHold !== undefined) linkDown.holdMs = parseDuration(entry.linkDownHold) ?? linkDown.holdMs;
   }
   if (entries.length === 0) return undefined;
   const list = endpoints ? [...endpoints.values()] : undefined;
@@ -148,6 +151,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
       rpFilter: orderedRpFilter(rpFilter),
       prune,
       conflicts,
+      linkDown,
     },
     origins: list?.map((x) => x.origin) ?? [],
     entries,

@@ -15,7 +15,7 @@
 // `settleMs`, or earlier when its gateway neighbour is known to be reachable.
 import type { LinkDownPolicy } from './schema-routing.js';
 import { endpointKey } from './address.js';
-import type { LiveAddress, LiveEndpoint, LiveLink } from './model.js';
+import type { LinkHold, LiveAddress, LiveEndpoint, LiveLink, LiveNamespace } from './model.js';
 
 /** Carrier stable this long before endpoints come back. */
 export const DEFAULT_SETTLE_MS = 1000;
@@ -146,6 +146,23 @@ export class LinkLifecycle {
   forgetId(address: string, port?: number): void {
     this.ids.delete(endpointKey(address, port));
   }
+
+  /** endpointKey -> id of every endpoint withdrawn and not back yet (the planner's LinkHold.ids). */
+  rememberedIds(): ReadonlyMap<string, number> {
+    return this.ids;
+  }
+}
+
+type Placed = { address: string; dev?: string; ifindex?: number };
+
+/** Resolves the interface an endpoint belongs to: its `dev`, else the one holding its address. */
+function linkNamer(links: readonly LiveLink[], addresses: readonly LiveAddress[]): (e: Placed) => string | undefined {
+  const nameOf = new Map(links.map((l) => [l.ifindex, l.name]));
+  const ifOfAddr = new Map(addresses.map((a) => [a.address, a.ifindex]));
+  return (e) => {
+    const ifindex = e.ifindex ?? ifOfAddr.get(e.address);
+    return e.dev ?? (ifindex === undefined ? undefined : nameOf.get(ifindex));
+  };
 }
 
 /**
@@ -160,14 +177,47 @@ export function partitionByLink<E extends { address: string; dev?: string; ifind
   addresses: readonly LiveAddress[],
 ): { active: E[]; held: E[] } {
   if (withdrawn.size === 0) return { active: [...endpoints], held: [] };
-  const nameOf = new Map(links.map((l) => [l.ifindex, l.name]));
-  const ifOfAddr = new Map(addresses.map((a) => [a.address, a.ifindex]));
+  const linkOf = linkNamer(links, addresses);
   const active: E[] = [];
   const held: E[] = [];
   for (const e of endpoints) {
-    const ifindex = e.ifindex ?? ifOfAddr.get(e.address);
-    const name = e.dev ?? (ifindex === undefined ? undefined : nameOf.get(ifindex));
+    const name = linkOf(e);
     (name !== undefined && withdrawn.has(name) ? held : active).push(e);
   }
   return { active, held };
+}
+
+/**
+ * What the link lifecycle does to one pass's resolved endpoints. With a hold
+ * (`watch`), endpoints on a withdrawn interface are held back; without one (a
+ * one-shot `apply` or `plan`, which cannot tell how long a link has been down)
+ * they stay, and those on an interface without carrier right now are named.
+ */
+export function splitByLink<E extends Placed>(
+  endpoints: readonly E[],
+  live: Pick<LiveNamespace, 'links' | 'addresses'>,
+  policy: LinkDownPolicy,
+  hold: LinkHold | undefined,
+): { active: E[]; held: { e: E; iface: string }[]; noCarrier: { e: E; iface: string }[] } {
+  const out = { active: [] as E[], held: [] as { e: E; iface: string }[], noCarrier: [] as { e: E; iface: string }[] };
+  if (policy === 'keep' || endpoints.length === 0) return { ...out, active: [...endpoints] };
+  const linkOf = linkNamer(live.links, live.addresses);
+  const dead = new Set(live.links.filter((l) => !(l.up && l.lowerUp)).map((l) => l.name));
+  for (const e of endpoints) {
+    const iface = linkOf(e);
+    if (iface !== undefined && hold?.withdrawn.has(iface)) {
+      out.held.push({ e, iface });
+      continue;
+    }
+    out.active.push(e);
+    if (!hold && iface !== undefined && dead.has(iface)) out.noCarrier.push({ e, iface });
+  }
+  return out;
+}
+
+/** How a link that cannot carry traffic is described: down, without carrier, or gone. */
+export function linkTrouble(links: readonly LiveLink[], iface: string): string {
+  const l = links.find((x) => x.name === iface);
+  if (!l) return `link ${iface} is gone`;
+  return l.up ? `link ${iface} without carrier` : `link ${iface} down`;
 }

@@ -9,6 +9,7 @@ import type {
   RpFilterName,
 } from './schema.js';
 import type { FlagName } from './flags.js';
+import type { LinkDownPolicy } from './schema-routing.js';
 
 /** Effective desired state of one concrete namespace on one node, after merging. */
 export interface DesiredNamespace {
@@ -22,6 +23,34 @@ export interface DesiredNamespace {
   rpFilter: Record<string, RpFilterName>;
   prune: boolean;
   conflicts: ConflictPolicy;
+  /** `linkDown` and `linkDownHold` after merging; absent: the defaults (withdraw after 3s). */
+  linkDown?: { policy: LinkDownPolicy; holdMs: number };
+}
+
+/**
+ * What `watch`'s link lifecycle (core/link-lifecycle.ts) holds back in one pass:
+ * the planner deletes the endpoints of these interfaces and adds them back,
+ * with their old ids, once the interface is no longer listed.
+ */
+export interface LinkHold {
+  /** Withdrawn interface -> since when and why, e.g. "link c2 without carrier for 3s". */
+  withdrawn: ReadonlyMap<string, { reason: string; since?: string }>;
+  /** endpointKey -> the id the endpoint had before it was withdrawn. */
+  ids: ReadonlyMap<string, number>;
+}
+
+/** A declared endpoint whose interface has no carrier (or is down): held back by watch, or noted by apply. */
+export interface LinkDownEndpoint {
+  /** endpointLabel: `203.0.113.2` or `203.0.113.2 port 10000`. */
+  endpoint: string;
+  iface: string;
+  /** withdrawn: held back for now (watch); no-carrier: declared anyway (apply cannot tell for how long). */
+  state: 'withdrawn' | 'no-carrier';
+  reason: string;
+  /** ISO time the interface lost carrier (watch only). */
+  since?: string;
+  /** The id it had and will get back. */
+  id?: number;
 }
 
 export type Family = 4 | 6;
@@ -90,6 +119,8 @@ export interface EndpointSpec {
 interface OpBase {
   /** True when live subflows or listeners may be closed (delete, either half of a replace). */
   disruptive: boolean;
+  /** Made by the link lifecycle, not by drift: neither drift nor a fight. */
+  linkDown?: 'withdraw' | 'restore';
   /** Why: e.g. "not declared (prune)", "replace: port 10000 -> 10001". */
   reason?: string;
 }
@@ -143,6 +174,8 @@ export interface NamespacePlan {
   pending: Pending[];
   /** Problems found while planning that make convergence impossible (e.g. more than 8 endpoints). */
   errors: string[];
+  /** Declared endpoints on interfaces without carrier (see LinkDownEndpoint); absent when none. */
+  linkDown?: LinkDownEndpoint[];
 }
 
 /** Outcome of plan/apply for one namespace: the shape of `-o json`. */
@@ -154,6 +187,8 @@ export interface NamespaceResult {
   errors: { message: string; op?: string; errno?: string; retryable?: boolean }[];
   /** First difference found by verify, nmstate style: `endpoints[192.0.2.1].flags: want [...], have [...]`. */
   firstDifference?: string;
+  /** Declared endpoints on interfaces without carrier: held back (watch) or noted (apply). */
+  linkDown?: LinkDownEndpoint[];
 }
 
 /**

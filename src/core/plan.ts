@@ -7,10 +7,15 @@ import { MAX_ENDPOINTS, RP_FILTER_VALUES, SYSCTL_ORDER } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
+import { formatDuration } from './duration.js';
+import { linkTrouble, splitByLink } from './link-lifecycle.js';
+import { DEFAULT_LINK_DOWN_HOLD_MS } from './schema-routing.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
   KernelCapabilities,
+  LinkDownEndpoint,
+  LinkHold,
   LiveEndpoint,
   LiveNamespace,
   NamespacePlan,
@@ -85,6 +90,8 @@ interface Action {
   replacesPruned?: boolean;
   /** The id its ADD carries (every ADD but an implicit takeover names its id). */
   id?: number;
+  /** Back after a link-down withdrawal, with the id it had. */
+  restored?: boolean;
 }
 
 /** The highest endpoint id (ids are a u8; 0 means "none"). */
@@ -125,7 +132,7 @@ function notePinned(state: { next: number }, id: number): void {
  * stays taken (a pinned id declared later, a kept endpoint), the next free id is
  * taken instead and the reason says so.
  */
-function assignIds(actions: Action[], live: LiveNamespace, pruned: readonly LiveEndpoint[]): void {
+function assignIds(actions: Action[], live: LiveNamespace, pruned: readonly LiveEndpoint[], remembered?: ReadonlyMap<string, number>): void {
   const deleted = new Set<LiveEndpoint>(pruned);
   for (const a of actions) if (!a.blocked && a.kind === 'replace') deleted.add(a.live!);
   const taken = new Set<number>();
@@ -145,6 +152,14 @@ function assignIds(actions: Action[], live: LiveNamespace, pruned: readonly Live
     if (a.blocked || a.kind !== 'replace' || a.d.id !== undefined || taken.has(a.live!.id)) continue;
     a.id = a.live!.id;
     taken.add(a.id);
+  }
+  // An endpoint back from a link-down withdrawal gets its old id when nothing took it meanwhile.
+  for (const a of actions) {
+    const id = a.kind === 'new' && a.d.id === undefined ? remembered?.get(a.d.key) : undefined;
+    if (a.blocked || id === undefined || taken.has(id)) continue;
+    a.id = id;
+    a.restored = true;
+    taken.add(id);
   }
   const fresh = { next: 1 }; // the counter of a fresh namespace running the file
   const freshUsed = new Set<number>();
@@ -220,6 +235,37 @@ function rpFilterOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operat
   }
 }
 
+/**
+ * Takes the endpoints `watch` holds back (their interface is withdrawn) out of
+ * the declared set, and names them, or, without a hold, those on an interface
+ * without carrier now. Returns endpointKey -> why, for the live twins to delete.
+ */
+function holdBack(
+  desired: DesiredNamespace,
+  live: LiveNamespace,
+  res: { endpoints: ResolvedEndpoint[] },
+  hold: LinkHold | undefined,
+  liveByKey: ReadonlyMap<string, LiveEndpoint>,
+  out: LinkDownEndpoint[] | undefined,
+): Map<string, string> {
+  const split = splitByLink(res.endpoints, live, desired.linkDown?.policy ?? 'withdraw', hold);
+  res.endpoints = split.active;
+  const withdrawn = new Map<string, string>();
+  for (const { e, iface } of split.held) {
+    const w = hold!.withdrawn.get(iface)!;
+    withdrawn.set(e.key, w.reason);
+    const id = liveByKey.get(e.key)?.id ?? hold!.ids.get(e.key);
+    const reason = w.since ? `${linkTrouble(live.links, iface)} since ${w.since}` : w.reason;
+    out?.push({ endpoint: endpointLabel(e.address, e.port), iface, state: 'withdrawn', reason, ...(w.since && { since: w.since }), ...(id !== undefined && { id }) });
+  }
+  const after = formatDuration(desired.linkDown?.holdMs ?? DEFAULT_LINK_DOWN_HOLD_MS);
+  for (const { e, iface } of split.noCarrier) {
+    const reason = `${linkTrouble(live.links, iface)} now; kept anyway (a one-shot run cannot tell for how long; watch withdraws it after ${after})`;
+    out?.push({ endpoint: endpointLabel(e.address, e.port), iface, state: 'no-carrier', reason });
+  }
+  return withdrawn;
+}
+
 function endpointOps(
   desired: DesiredNamespace,
   live: LiveNamespace,
@@ -227,6 +273,8 @@ function endpointOps(
   pending: Pending[],
   errors: string[],
   caps?: KernelCapabilities,
+  hold?: LinkHold,
+  linkDown?: LinkDownEndpoint[],
 ): void {
   if (desired.endpoints === undefined) return;
   const res = resolveEndpoints(desired.endpoints, live);
@@ -248,6 +296,7 @@ function endpointOps(
   }
 
   const liveByKey = new Map(live.endpoints.map((l) => [endpointKey(l.address, l.port), l]));
+  const withdrawn = holdBack(desired, live, res, hold, liveByKey, linkDown);
   const liveById = new Map(live.endpoints.map((l) => [l.id, l]));
   const label = (e: { address: string; port?: number }) => `endpoints[${endpointLabel(e.address, e.port)}]`;
 
@@ -285,12 +334,13 @@ function endpointOps(
 
   // 2. Live endpoints nobody declared: pruned, or kept (implicit, foreign with
   //    prune off, or the twin of a declared endpoint whose dev is still missing).
-  const prunes: { l: LiveEndpoint; reason: string }[] = [];
+  const prunes: { l: LiveEndpoint; reason: string; linkDown?: boolean }[] = [];
   const keptWhy = new Map<LiveEndpoint, string>();
   for (const l of live.endpoints) {
     if (matched.has(l)) continue;
     const key = endpointKey(l.address, l.port);
     if (has(l.flags, 'implicit')) keptWhy.set(l, 'implicit endpoints are never removed');
+    else if (withdrawn.has(key)) prunes.push({ l, reason: withdrawn.get(key)!, linkDown: true });
     else if (res.heldKeys.has(key)) keptWhy.set(l, 'its declared dev does not exist yet');
     else if (!desired.prune) keptWhy.set(l, 'not declared and prune is off');
     else prunes.push({ l, reason: 'not declared (prune)' });
@@ -368,13 +418,13 @@ function endpointOps(
     }
   }
 
-  assignIds(actions, live, prunes.map((p) => p.l));
+  assignIds(actions, live, prunes.map((p) => p.l), hold?.ids);
 
   // A port change looks like a new identity; name it as the replace it is when
   // one pruned and one new endpoint share the address unambiguously.
   const newActions = actions.filter((a) => !a.blocked && a.kind === 'new');
   for (const a of newActions) {
-    const olds = prunes.filter((p) => p.l.address === a.d.address);
+    const olds = prunes.filter((p) => p.l.address === a.d.address && !p.linkDown);
     const news = newActions.filter((n) => n.d.address === a.d.address);
     if (olds.length !== 1 || news.length !== 1) continue;
     const reason = `replace: port ${olds[0]!.l.port ?? 'none'} -> ${a.d.port ?? 'none'}`;
@@ -387,7 +437,7 @@ function endpointOps(
   //    before automatic ones so the kernel's allocator can't take a pinned id).
   const deletes: Operation[] = [];
   for (const p of prunes) {
-    deletes.push({ op: 'delete', id: p.l.id, endpoint: liveSpec(live, p.l), disruptive: true, reason: p.reason });
+    deletes.push({ op: 'delete', id: p.l.id, endpoint: liveSpec(live, p.l), disruptive: true, reason: p.reason, ...(p.linkDown && { linkDown: 'withdraw' as const }) });
   }
   for (const a of actions) {
     if (a.blocked || a.kind !== 'replace') continue;
@@ -432,7 +482,7 @@ function endpointOps(
       // and answers EINVAL to any id given, even that same one.
       endpoint: a.kind === 'implicit-add' ? withoutId(desiredSpec(a.d)) : { ...desiredSpec(a.d), ...(a.id !== undefined && { id: a.id }) },
       disruptive: a.kind === 'replace' || a.replacesPruned === true,
-      ...(a.reason !== undefined && { reason: a.reason }),
+      ...(a.restored ? { reason: `link usable again: back with id ${a.id}`, linkDown: 'restore' as const } : a.reason !== undefined && { reason: a.reason }),
     }));
 
   ops.push(...deletes, ...setFlags, ...adds);
@@ -444,13 +494,14 @@ function endpointOps(
  * never holds more than 8 endpoints and never hits an id in use. With the
  * kernel's capabilities, a declaration it cannot hold is an error, not a plan.
  */
-export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities): NamespacePlan {
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities, hold?: LinkHold): NamespacePlan {
   const operations: Operation[] = [];
   const pending: Pending[] = [];
   const errors: string[] = [];
+  const linkDown: LinkDownEndpoint[] = [];
   sysctlOps(desired, live, operations, errors);
   limitsOps(desired, live, operations);
-  endpointOps(desired, live, operations, pending, errors, caps);
+  endpointOps(desired, live, operations, pending, errors, caps, hold, linkDown);
   rpFilterOps(desired, live, operations, pending);
-  return { netns: desired.netns, operations, pending, errors };
+  return { netns: desired.netns, operations, pending, errors, ...(linkDown.length > 0 && { linkDown }) };
 }

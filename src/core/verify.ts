@@ -7,7 +7,8 @@ import { rpFilterName } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
-import type { DesiredNamespace, LiveNamespace, Pending } from './model.js';
+import { linkTrouble, splitByLink } from './link-lifecycle.js';
+import type { DesiredNamespace, LinkHold, LiveNamespace, Pending } from './model.js';
 
 export interface VerifyResult {
   converged: boolean;
@@ -28,7 +29,8 @@ function flagList(flags: readonly FlagName[]): string {
   return `[${sortFlags(flags).join(' ')}]`;
 }
 
-export function verifyNamespace(desired: DesiredNamespace, live: LiveNamespace): VerifyResult {
+/** `hold`: what watch's link lifecycle holds back (those endpoints must be absent). */
+export function verifyNamespace(desired: DesiredNamespace, live: LiveNamespace, hold?: LinkHold): VerifyResult {
   const differences: string[] = [];
   const pending: Pending[] = [];
 
@@ -54,7 +56,15 @@ export function verifyNamespace(desired: DesiredNamespace, live: LiveNamespace):
     const nameOf = (ifindex: number | undefined) =>
       ifindex === undefined ? undefined : (live.links.find((l) => l.ifindex === ifindex)?.name ?? `if${ifindex}`);
     const wanted = new Set<string>();
-    for (const d of res.endpoints) {
+    const split = splitByLink(res.endpoints, live, desired.linkDown?.policy ?? 'withdraw', hold);
+    for (const { e, iface } of split.held) {
+      wanted.add(e.key);
+      const l = live.endpoints.find((x) => endpointKey(x.address, x.port) === e.key);
+      if (l && !l.flags.includes('implicit')) {
+        differences.push(`endpoints[${endpointLabel(e.address, e.port)}]: want absent (${linkTrouble(live.links, iface)}: withdrawn), have present id ${l.id}`);
+      }
+    }
+    for (const d of split.active) {
       wanted.add(d.key);
       const path = `endpoints[${endpointLabel(d.address, d.port)}]`;
       const l = live.endpoints.find((e) => endpointKey(e.address, e.port) === d.key);
