@@ -14,6 +14,8 @@ export interface ConvergedPass {
   live: LiveNamespace;
   plan: NamespacePlan;
   verify: VerifyResult;
+  /** The link hold it was planned under (empty or absent: none). */
+  holdKey?: string;
 }
 
 /** Keyed by handle: a namespace re-created under its name gets a new one, and nothing of the old is reused. */

@@ -5,7 +5,7 @@
 // is harmless exactly when the re-read state verifies, so no error code is
 // special-cased here.
 import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
-import type { DesiredNamespace, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LinkHold, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
 import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
@@ -48,6 +48,12 @@ export interface ReconcileOptions {
    * namespace or an interface, or stop the daemon, exactly between two operations.
    */
   beforeOperation?: (op: Operation, index: number) => void | Promise<void>;
+  /**
+   * watch's link lifecycle: sees each pass's live links (read by this pass, never
+   * older) and says which interfaces' endpoints to hold back. Without it (apply,
+   * plan) nothing is held back.
+   */
+  linkHold?: (live: LiveNamespace) => LinkHold | undefined;
 }
 
 export interface ReconcileResult extends NamespaceResult {
@@ -72,11 +78,13 @@ export function liveSelection(desired: DesiredNamespace): LiveSelection {
   const managesPm = eps !== undefined || desired.limits.subflows !== undefined || desired.limits.addAddrAccepted !== undefined;
   if (managesPm && !mptcpKeys.includes('pathManager')) mptcpKeys.push('pathManager');
   const usesDev = (eps ?? []).some((e) => e.dev !== undefined);
+  // linkDown: withdraw needs every endpoint's link (carrier) and the interface holding its address.
+  const followsLinks = (eps ?? []).length > 0 && desired.linkDown?.policy !== 'keep';
   return {
     endpoints: eps !== undefined,
     limits: desired.limits.subflows !== undefined || desired.limits.addAddrAccepted !== undefined,
-    links: usesDev || rpIfaces.length > 0,
-    addresses: (eps ?? []).some((e) => e.dev !== undefined && e.address === undefined),
+    links: usesDev || rpIfaces.length > 0 || followsLinks,
+    addresses: followsLinks || (eps ?? []).some((e) => e.dev !== undefined && e.address === undefined),
     mptcp: mptcpKeys.length > 0 ? mptcpKeys : false,
     rpFilter: rpIfaces.length > 0 ? rpIfaces : false,
   };
@@ -89,6 +97,12 @@ async function readStep(reader: LiveReader, desired: DesiredNamespace, select: L
   const r = await reader.readLiveIfChanged(select, since);
   const hit: ConvergedPass | undefined = r.live ? undefined : last;
   return { live: r.live ?? hit!.live, fingerprint: r.fingerprint, hit };
+}
+
+/** Withdrawn interfaces and remembered ids: a pass memoised under another hold planned something else. */
+function holdKey(hold: LinkHold | undefined): string {
+  if (!hold) return '';
+  return `${[...hold.withdrawn.keys()].sort().join(',')}|${[...hold.ids].map(([k, id]) => `${k}=${id}`).sort().join(',')}`;
 }
 
 /** Step 3: the conflict gate's verdict, written into the result and the log. */
@@ -106,8 +120,8 @@ async function gateStep(gate: ConflictGate | undefined, desired: DesiredNamespac
 }
 
 /** Step 5: judges the state after the writes; failures it shows to be harmless become notes. */
-function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: ConvergedPass | undefined, result: ReconcileResult): VerifyResult {
-  const v = hit ? hit.verify : verifyNamespace(desired, after);
+function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: ConvergedPass | undefined, result: ReconcileResult, hold: LinkHold | undefined): VerifyResult {
+  const v = hit ? hit.verify : verifyNamespace(desired, after, hold);
   result.differences = v.differences;
   if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
   if (result.applied && v.converged) {
@@ -129,9 +143,13 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
   const log = opts.logger;
   const select = liveSelection(desired);
   // 1. read
-  const { live, fingerprint, hit } = await readStep(kernel, desired, select, opts.memo);
+  const read = await readStep(kernel, desired, select, opts.memo);
+  const { live, fingerprint } = read;
+  const hold = opts.linkHold?.(live);
+  const heldBy = holdKey(hold);
+  const hit = read.hit && (read.hit.holdKey ?? '') === heldBy ? read.hit : undefined;
   // 2. plan
-  const plan = hit ? hit.plan : planNamespace(desired, live, opts.capabilitiesOf?.(live.netns));
+  const plan = hit ? hit.plan : planNamespace(desired, live, opts.capabilitiesOf?.(live.netns), hold);
   opts.onLive?.(live, plan);
   const result: ReconcileResult = {
     netns: desired.netns,
@@ -143,6 +161,7 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
     warnings: [],
     applied: false,
     differences: [],
+    ...(plan.linkDown && { linkDown: plan.linkDown }),
   };
   // 3. gate
   const blocked = await gateStep(opts.conflictGate, desired, live, plan, result, log);
@@ -163,10 +182,10 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
   // 5. verify. A pass that wrote nothing judges the state it read: a re-read would
   // only repeat it (it doubled the cost of a converged pass, the daemon's common case).
   const after = result.applied && ops.length > 0 ? await kernel.readLive(select) : live;
-  const v = verifyStep(desired, after, hit, result);
+  const v = verifyStep(desired, after, hit, result, hold);
   result.converged = v.converged && !blocked && plan.errors.length === 0;
   if (opts.memo && ops.length === 0 && plan.errors.length === 0 && v.converged) {
-    opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v }, hit !== undefined);
+    opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v, ...(heldBy && { holdKey: heldBy }) }, hit !== undefined);
   }
   if (result.applied) {
     const failed = result.operations.filter((o) => o.result === 'failed').length;

@@ -192,6 +192,9 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
     });
     for (const w of r.warnings) out.push(w.split('\n').map((l) => `  warning: ${l}`).join('\n'));
     for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);
+    for (const l of r.linkDown ?? []) {
+      out.push(`  ${l.state === 'withdrawn' ? 'held back' : 'note'}: endpoints[${l.endpoint}]: ${l.reason}${l.state === 'withdrawn' && l.id !== undefined ? ` (back as id ${l.id} once usable)` : ''}`);
+    }
     const shownWithOp = new Set(opts.applied ? r.operations.map((o) => o.error) : []);
     for (const e of r.errors) {
       if (shownWithOp.has(e.message)) continue; // already printed after its operation
@@ -223,6 +226,7 @@ export function toJsonDoc(node: string, results: readonly ReconcileResult[]): ob
       if (r.firstDifference !== undefined) ns.firstDifference = r.firstDifference;
       if (r.conflicts.length) ns.conflicts = r.conflicts;
       if (r.warnings.length) ns.warnings = r.warnings;
+      if (r.linkDown?.length) ns.linkDown = r.linkDown;
       return ns;
     }),
   };

@@ -17,6 +17,7 @@ import type { EventSocketHandlers } from '../kernel/events.js';
 import { errorFields, type Logger } from '../log.js';
 import { ConfigSource, DaemonStartError, type ConfigLoad } from './config-source.js';
 import { DaemonMetrics } from './metrics.js';
+import { LinkWatch } from './link-watch.js';
 import { NamespaceRegistry, type RegistryDeps } from './namespace-registry.js';
 import { passRunner, type PassDeps } from './pass.js';
 import { failingReason, PassReport, type Mode, type NamespaceStatus } from './pass-report.js';
@@ -172,6 +173,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   let running = true;
   let resyncTimer: NodeJS.Timeout | undefined;
   const readiness = new Readiness(() => log.info({ namespaces: registry.desired.size }, 'first pass over every namespace done: ready'));
+  const links = new LinkWatch({ mark: (ns, reason) => scheduler.mark(ns, reason) });
 
   const registry: NamespaceRegistry = new NamespaceRegistry({
     node: opts.node,
@@ -180,6 +182,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     mark: (ns, reason, urgent) => scheduler.mark(ns, reason, { urgent }),
     onDrop: (ns) => {
       scheduler.forget(ns);
+      links.forget(ns);
       report.forget(ns);
       opts.conflicts?.forget(ns);
       readiness.passDone(ns);
@@ -201,6 +204,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       eventHandlers: (ns) => rtnlTriggers(ns, log, scheduler, registry),
       failures: (ns) => scheduler.failures(ns),
       passDone: (ns) => readiness.passDone(ns),
+      links,
     }),
     concurrency: opts.concurrency ?? 8,
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
@@ -252,6 +256,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       // Checked by the apply engine between independent operations only.
       abort.abort();
       if (resyncTimer) clearInterval(resyncTimer);
+      links.stop();
       await Promise.all(watchers.splice(0).map((w) => w.close().catch(() => {})));
       await scheduler.stop();
       await config.stop();

@@ -57,6 +57,12 @@ export class DaemonMetrics {
     labelNames: ['netns', 'manager'] as const,
     registers: [this.registry],
   });
+  readonly withdrawn = new Gauge({
+    name: 'mptcp_reconciler_withdrawn_endpoints',
+    help: 'Declared endpoints held back because their interface has been without carrier for linkDownHold.',
+    labelNames: ['netns'] as const,
+    registers: [this.registry],
+  });
   readonly passDuration = new Histogram({
     name: 'mptcp_reconciler_pass_duration_seconds',
     help: 'Duration of one reconcile pass of one namespace (read, plan, apply, verify).',
@@ -106,6 +112,7 @@ export class DaemonMetrics {
   forget(netns: string): void {
     this.converged.remove({ netns });
     this.drift.remove({ netns });
+    this.withdrawn.remove({ netns });
     this.setConflicts(netns, []);
   }
 }

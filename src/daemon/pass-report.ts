@@ -2,7 +2,7 @@
 // status (GET /status), the Prometheus series, and one log line. Resync passes
 // that find nothing log only at debug level: a large fleet would otherwise fill
 // the log every few seconds.
-import type { NamespaceResult, Operation } from '../core/model.js';
+import type { LinkDownEndpoint, NamespaceResult, Operation } from '../core/model.js';
 import { describeOperation } from '../core/vocabulary.js';
 import { operationKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
@@ -41,6 +41,8 @@ export interface NamespaceStatus {
   consecutiveFailures: number;
   /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
   failedPasses: number;
+  /** Declared endpoints held back because their interface lost carrier (linkDown: withdraw). */
+  withdrawn: LinkDownEndpoint[];
 }
 
 /** Passes in a row that fail before a namespace makes the daemon unready (see `failingReason`). */
@@ -107,7 +109,7 @@ export class PassReport {
   statusOf(ns: string): NamespaceStatus {
     let s = this.statuses.get(ns);
     if (!s) {
-      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0 };
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0, withdrawn: [] };
       this.statuses.set(ns, s);
     }
     return s;
@@ -131,7 +133,9 @@ export class PassReport {
     // A drift is counted once: a deferred or blocked pass sees the same difference
     // again and again, and that is not new drift. After a pass that repaired it,
     // the same difference coming back is new drift.
-    const sig = result.operations.length > 0 ? result.operations.map((o) => operationKey(o)).join('\n') : undefined;
+    // Withdrawing the endpoints of a dead link, and restoring them, is the config at work, not drift.
+    const drifted = result.operations.filter((o) => o.linkDown === undefined);
+    const sig = drifted.length > 0 ? drifted.map((o) => operationKey(o)).join('\n') : undefined;
     if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
     const repaired = sig !== undefined && !p.deferred && label === 'changed';
     if (sig === undefined || repaired) this.lastDrift.delete(ns);
@@ -140,6 +144,8 @@ export class PassReport {
       for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
     m.setConflicts(ns, managers);
+    const withdrawn = (result.linkDown ?? []).filter((e) => e.state === 'withdrawn');
+    m.withdrawn.set({ netns: ns }, withdrawn.length);
 
     const st = this.statusOf(ns);
     st.passes++;
@@ -151,6 +157,7 @@ export class PassReport {
     st.pending = result.pending;
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
+    st.withdrawn = withdrawn;
     st.consecutiveFailures = p.retry ? p.failuresBefore + 1 : 0;
     st.failedPasses = label === 'error' ? st.failedPasses + 1 : 0;
     if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;

@@ -5,13 +5,14 @@ import { randomBytes } from 'node:crypto';
 import type { ConflictChecker } from '../apply/conflict-gate.js';
 import type { PassMemo } from '../apply/pass-memo.js';
 import type { ConflictGate, Logger as PassLogger } from '../apply/reconcile.js';
-import type { DesiredNamespace, KernelCapabilities } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LinkHold, LiveNamespace } from '../core/model.js';
 import type { NamespaceKernel } from '../kernel/api.js';
 import type { EventSocketHandlers } from '../kernel/events.js';
 import type { NetnsIdentity } from '../kernel/netns.js';
 import type { Logger } from '../log.js';
 import type { PassOutcome } from './scheduler.js';
 import type { NamespaceRegistry } from './namespace-registry.js';
+import type { LinkWatch } from './link-watch.js';
 import { activeManagers, type Mode, type PassReport, type PassResult } from './pass-report.js';
 
 export interface ReconcileCall {
@@ -23,6 +24,8 @@ export interface ReconcileCall {
   memo: PassMemo;
   /** The kernel's capabilities in this namespace: what it cannot hold is refused with the reason. */
   capabilitiesOf?: (netns: string) => KernelCapabilities | undefined;
+  /** linkDown: which interfaces' endpoints this pass holds back (see LinkWatch). */
+  linkHold?: (live: LiveNamespace) => LinkHold | undefined;
 }
 
 export interface PassDeps {
@@ -48,6 +51,8 @@ export interface PassRunnerOptions {
   failures(ns: string): number;
   /** The namespace had its pass (or left the managed set): counts toward "ready". */
   passDone(ns: string): void;
+  /** linkDown: withdraw, per namespace; without it nothing is held back. */
+  links?: LinkWatch;
 }
 
 // 8 hex digits per pass from a pool of random bytes: one getrandom per 512
@@ -123,6 +128,7 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
       const kernel = h.identity ? o.deps.openNamespace(ns, h.identity) : o.deps.openNamespace(ns);
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
       const caps = o.deps.capabilities?.(kernel);
+      const linkHold = o.links?.holdFor(ns, h.identity, want, plog);
       result = await o.deps.reconcile(kernel, want, {
         mode,
         passId,
@@ -131,6 +137,7 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
         memo: o.memo,
         ...(gate ? { conflictGate: gate } : {}),
         ...(caps ? { capabilitiesOf: () => caps } : {}),
+        ...(linkHold ? { linkHold } : {}),
       });
     } catch (err) {
       crashed = err;
@@ -139,7 +146,9 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     const seconds = (performance.now() - started) / 1000;
     // Dropped or replaced while the pass ran: its result describes nothing we manage.
     if (!o.registry.desired.has(ns)) return {};
-    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && mode === 'enforce', result.operations, activeManagers(result)[0]);
+    // A link-down withdrawal or restoration corrects nobody: it is not part of a fight.
+    const corrections = result.operations.filter((op) => op.linkDown === undefined);
+    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && mode === 'enforce', corrections, activeManagers(result)[0]);
     const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
     o.report.record({ netns: ns, passId, reasons, result, crashed, deferred, seconds, retry, failuresBefore: o.failures(ns) }, plog);
     o.passDone(ns);
