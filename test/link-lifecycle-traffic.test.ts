@@ -7,10 +7,12 @@
 // during the outage. `keep` leaves the endpoint in place.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
 import { closeAllNamespaces } from '../src/kernel/namespace.js';
+import { captureIO } from './helpers/io.js';
 import { daemonTestScope, eventually, metrics, metricValue } from './helpers/daemon.js';
 import { killPeers, mptcpClient, mptcpServer, waitFor, type Peer } from './helpers/mptcp-peer.js';
-import { deleteNetns, ip, ipEndpoints, requireRoot, sh } from './helpers/netns.js';
+import { deleteNetns, ip, ipEndpoints, requireRoot, sh, veth } from './helpers/netns.js';
 import { installSourceRouting, PORT, SERVICE, subflows, twoUplinks } from './helpers/two-uplinks.js';
 
 requireRoot();
@@ -130,4 +132,30 @@ describe('linkDown under watch, on real traffic', () => {
     expect(status.namespaces[cli]).toMatchObject({ converged: true, withdrawn: [] });
     expect(metricValue(await metrics(d.url), 'mptcp_reconciler_withdrawn_endpoints', { netns: cli })).toBe(0);
   }, 30_000);
+});
+
+describe('linkDown under apply and plan', () => {
+  it('a one-shot run cannot tell how long a link has been without carrier: it adds the endpoint and says so', async () => {
+    const ns = scope.netns();
+    veth(ns, 'c2', undefined, 'p2');
+    ip('-n', ns, 'addr', 'add', `${C2}/24`, 'dev', 'c2');
+    // The peer stays down: c2 is up without carrier.
+    ip('-n', ns, 'link', 'set', 'c2', 'up');
+    const file = scope.configFile(config(ns));
+    const run = async (...argv: string[]) => {
+      const t = captureIO({ env: { NODE_NAME: 'test-node' } });
+      return { code: await main(argv, t.io), out: t.out() };
+    };
+    const note = 'note: endpoints[203.0.113.2]: link c2 without carrier now; kept anyway (a one-shot run cannot tell for how long; watch withdraws it after 3s)';
+    const plan = await run('plan', '-f', file);
+    expect(plan.out).toContain(note);
+    const applied = await run('apply', '-f', file);
+    expect(applied.code).toBe(0);
+    expect(applied.out).toContain(note);
+    expect(ipEndpoints(ns).map((e) => [e.address, e.dev])).toEqual([[C2, 'c2']]);
+    const j = JSON.parse((await run('plan', '-f', file, '-o', 'json')).out) as { namespaces: { netns: string; linkDown?: unknown[] }[] };
+    expect(j.namespaces.find((n) => n.netns === ns)?.linkDown).toEqual([
+      { endpoint: C2, iface: 'c2', state: 'no-carrier', reason: note.replace('note: endpoints[203.0.113.2]: ', '') },
+    ]);
+  });
 });
