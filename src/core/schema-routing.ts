@@ -124,7 +124,7 @@ export const linkDownSchema = z
   .enum(LINK_DOWN_POLICIES)
   .meta({ default: 'withdraw' })
   .describe(
-    'withdraw (default): delete the endpoints of an interface that has been without carrier (or down) for `linkDownHold`, add them back (same id) once it is usable again; keep: leave them.',
+    'withdraw (default): `watch` deletes the endpoints of an interface that has been without carrier (or down) for `linkDownHold` and adds them back (same id) once carrier has been stable for 1s; `apply` keeps them and says so (it cannot tell for how long); keep: leave them.',
   );
 
 export const linkDownHoldSchema = z
