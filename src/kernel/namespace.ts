@@ -52,8 +52,11 @@ class KernelNamespace implements NamespaceKernel {
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
   private rpCache: { key: string; values: Record<string, number> } | undefined;
-  // Bumped at each re-dump: a read's fingerprint holds it in place of the link and address bytes.
+  // Bumped at each re-dump: a read's fingerprint holds them in place of the link and
+  // address bytes. One counter each: with a shared one, the address re-dump after the
+  // links' moved the links' number too, and the next read (both kept) missed the memo.
   private linkGen = 0;
+  private addrGen = 0;
   private fam: GenlFamily | undefined;
   private readonly sysctl: SysctlFiles;
   closed = false;
@@ -282,9 +285,9 @@ class KernelNamespace implements NamespaceKernel {
     else if (wantAddrs && !addrsCached) {
       run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
       this.addrCache = live.addresses.map((a) => ({ ...a }));
-      this.linkGen++;
+      this.addrGen++;
     }
-    if (wantAddrs) fp?.u32(3).u32(this.linkGen);
+    if (wantAddrs) fp?.u32(3).u32(this.addrGen);
     if (want(select.mptcp)) {
       live.mptcp = this.sysctl.readMptcp(Array.isArray(select.mptcp) ? select.mptcp : MPTCP_KEYS);
       if (fp) {
