@@ -110,6 +110,7 @@ describe('an interface deleted in the middle of a pass', () => {
     const a = ns();
     veth(a, 'v0', undefined, 'v0p');
     ip('-n', a, 'link', 'set', 'v0', 'up');
+    ip('-n', a, 'link', 'set', 'v0p', 'up'); // carrier: watch withdraws endpoints of a link without it
     ip('-n', a, 'addr', 'add', '198.51.100.20/24', 'dev', 'v0');
     const want = desired(a, {
       limits: { subflows: 3 },
@@ -144,6 +145,7 @@ describe('a flood of address events while watching', () => {
     const a = ns();
     veth(a, 'v0', undefined, 'v0p');
     ip('-n', a, 'link', 'set', 'v0', 'up');
+    ip('-n', a, 'link', 'set', 'v0p', 'up'); // carrier: watch withdraws endpoints of a link without it
     const file = configFile(`version: 1
 namespaces:
   - netns: ${a}

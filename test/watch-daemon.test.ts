@@ -83,6 +83,7 @@ namespaces:
     const ns = netns();
     veth(ns, 'wan0', undefined, 'wan0p');
     ip('-n', ns, 'link', 'set', 'wan0', 'up');
+    ip('-n', ns, 'link', 'set', 'wan0p', 'up'); // carrier: watch withdraws endpoints of a link without it
     const file = configFile(`version: 1
 namespaces:
   - netns: ${ns}
@@ -118,6 +119,7 @@ namespaces:
 
     veth(later, 'lan0', undefined, 'lan0p');
     ip('-n', later, 'link', 'set', 'lan0', 'up');
+    ip('-n', later, 'link', 'set', 'lan0p', 'up'); // carrier: watch withdraws endpoints of a link without it
     ip('-n', later, 'addr', 'add', '198.51.100.5/24', 'dev', 'lan0');
     await eventually('endpoint on lan0', () => addresses(later).join() === '198.51.100.5');
 
@@ -126,6 +128,7 @@ namespaces:
     await eventually('endpoint gone with its interface', () => ipEndpoints(later).length === 0);
     veth(later, 'lan0', undefined, 'lan0p');
     ip('-n', later, 'link', 'set', 'lan0', 'up');
+    ip('-n', later, 'link', 'set', 'lan0p', 'up'); // carrier: watch withdraws endpoints of a link without it
     ip('-n', later, 'addr', 'add', '198.51.100.6/24', 'dev', 'lan0');
     await eventually('endpoint on the new lan0', () => addresses(later).join() === '198.51.100.6');
 
