@@ -135,7 +135,7 @@ describe('linkDown under watch, on real traffic', () => {
 });
 
 describe('linkDown under apply and plan', () => {
-  it('a one-shot run cannot tell how long a link has been without carrier: it adds the endpoint and says so', async () => {
+  it('a one-shot run cannot tell how long a link has been without carrier: apply adds the endpoint, plan and show say so', async () => {
     const ns = scope.netns();
     veth(ns, 'c2', undefined, 'p2');
     ip('-n', ns, 'addr', 'add', `${C2}/24`, 'dev', 'c2');
@@ -153,6 +153,8 @@ describe('linkDown under apply and plan', () => {
     expect(applied.code).toBe(0);
     expect(applied.out).toContain(note);
     expect(ipEndpoints(ns).map((e) => [e.address, e.dev])).toEqual([[C2, 'c2']]);
+    // show says it too, next to the endpoint.
+    expect((await run('show', '--netns', ns)).out).toContain('# interface c2 has no carrier (or is down): under linkDown: withdraw, watch withdraws this endpoint after linkDownHold');
     const j = JSON.parse((await run('plan', '-f', file, '-o', 'json')).out) as { namespaces: { netns: string; linkDown?: unknown[] }[] };
     expect(j.namespaces.find((n) => n.netns === ns)?.linkDown).toEqual([
       { endpoint: C2, iface: 'c2', state: 'no-carrier', reason: note.replace('note: endpoints[203.0.113.2]: ', '') },

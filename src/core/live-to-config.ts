@@ -43,7 +43,7 @@ export interface ShownNamespace {
 
 const CONFIG_FLAGS = new Set<string>(CONFIG_FLAG_NAMES);
 
-export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string>): ShownEndpoint {
+export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string>, dead: ReadonlySet<number> = new Set()): ShownEndpoint {
   const notes: string[] = [];
   const config: EndpointConfig = { address: ep.address };
   if (ep.port !== undefined) config.port = ep.port;
@@ -55,6 +55,8 @@ export function endpointToConfig(ep: LiveEndpoint, linkNames: Map<number, string
     if (dev === undefined) notes.push(`bound to ifindex ${ep.ifindex}, which no longer exists`);
     else if (problem) notes.push(`bound to interface ${JSON.stringify(dev)}, a name a config cannot declare (${problem})`);
     else config.dev = dev;
+    // Something a person reading the live state wants to know, and watch acts on.
+    if (dev !== undefined && dead.has(ep.ifindex)) notes.push(`interface ${dev} has no carrier (or is down): under linkDown: withdraw, watch withdraws this endpoint after linkDownHold`);
   }
   config.flags = ep.flags.filter((f): f is ConfigFlagName => CONFIG_FLAGS.has(f));
   if (ep.rawFlags) notes.push(`unknown flag bits 0x${ep.rawFlags.toString(16)} (rawflags)`);
@@ -73,7 +75,8 @@ export function rpFilterName(raw: number): RpFilterValue | undefined {
 export function liveToConfig(live: LiveNamespace): ShownNamespace {
   const notes: string[] = [];
   const linkNames = new Map(live.links.map((l) => [l.ifindex, l.name]));
-  const endpoints = live.endpoints.map((ep) => endpointToConfig(ep, linkNames));
+  const dead = new Set(live.links.filter((l) => !(l.up && l.lowerUp)).map((l) => l.ifindex));
+  const endpoints = live.endpoints.map((ep) => endpointToConfig(ep, linkNames, dead));
 
   const mptcp: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(live.mptcp) as [MptcpKey, unknown][]) {
