@@ -201,3 +201,25 @@ describe('the planner under a link hold', () => {
     expect(planNamespace(desired({ policy: 'keep', holdMs: 5000 }), live([c1])).linkDown).toBeUndefined();
   });
 });
+
+describe('restoring under a pinned or taken id', () => {
+  const links: LiveLink[] = [{ ifindex: 3, name: 'c2', up: true, lowerUp: true }];
+  const live = (endpoints: LiveEndpoint[]): LiveNamespace => ({ netns: 'n1', endpoints, limits: { subflows: 2, addAddrAccepted: 0 }, mptcp: {}, rpFilter: {}, links, addresses: [] });
+  const desired = (id?: number): DesiredNamespace => ({
+    netns: 'n1',
+    mptcp: {},
+    limits: {},
+    endpoints: [{ address: '203.0.113.2', dev: 'c2', flags: ['subflow'], ...(id !== undefined && { id }) }, { address: '192.0.2.9', flags: ['signal'] }],
+    rpFilter: {},
+    prune: true,
+    conflicts: 'fail',
+  });
+  const hold: LinkHold = { withdrawn: new Map(), ids: new Map([[endpointKey('203.0.113.2'), 7]]) };
+  const add = (d: DesiredNamespace, l: LiveEndpoint[]) => planNamespace(d, live(l), undefined, hold).operations.find((o) => o.op === 'add' && o.endpoint.address === '203.0.113.2');
+
+  it('is still a restoration (neither drift nor a fight) when the config pins the id or someone took the old one', () => {
+    expect(add(desired(9), [])).toMatchObject({ endpoint: { id: 9 }, linkDown: 'restore', reason: 'link usable again: back with id 9 (pinned)' });
+    const squatter: LiveEndpoint = { id: 7, family: 4, address: '192.0.2.9', flags: ['signal'] };
+    expect(add(desired(), [squatter])).toMatchObject({ linkDown: 'restore', reason: expect.stringMatching(/^link usable again: back with id \d+ \(its id 7 is taken\)$/) });
+  });
+});

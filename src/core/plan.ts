@@ -90,8 +90,8 @@ interface Action {
   replacesPruned?: boolean;
   /** The id its ADD carries (every ADD but an implicit takeover names its id). */
   id?: number;
-  /** Back after a link-down withdrawal, with the id it had. */
-  restored?: boolean;
+  /** Back after a link-down withdrawal: the id it had. */
+  restored?: number;
 }
 
 /** The highest endpoint id (ids are a u8; 0 means "none"). */
@@ -155,10 +155,11 @@ function assignIds(actions: Action[], live: LiveNamespace, pruned: readonly Live
   }
   // An endpoint back from a link-down withdrawal gets its old id when nothing took it meanwhile.
   for (const a of actions) {
-    const id = a.kind === 'new' && a.d.id === undefined ? remembered?.get(a.d.key) : undefined;
-    if (a.blocked || id === undefined || taken.has(id)) continue;
+    const id = a.kind === 'new' ? remembered?.get(a.d.key) : undefined;
+    if (a.blocked || id === undefined) continue;
+    a.restored = id;
+    if (a.d.id !== undefined || taken.has(id)) continue;
     a.id = id;
-    a.restored = true;
     taken.add(id);
   }
   const fresh = { next: 1 }; // the counter of a fresh namespace running the file
@@ -233,6 +234,12 @@ function rpFilterOps(desired: DesiredNamespace, live: LiveNamespace, ops: Operat
     if (from === value) continue;
     ops.push({ op: 'set-rp-filter', iface, value, ...(from !== undefined && { from }), disruptive: false });
   }
+}
+
+function restoreReason(a: Action): string {
+  const id = a.id ?? a.d.id;
+  if (id === a.restored) return `link usable again: back with id ${id}`;
+  return `link usable again: back with id ${id} (${a.d.id !== undefined ? 'pinned' : `its id ${a.restored} is taken`})`;
 }
 
 /**
@@ -482,7 +489,7 @@ function endpointOps(
       // and answers EINVAL to any id given, even that same one.
       endpoint: a.kind === 'implicit-add' ? withoutId(desiredSpec(a.d)) : { ...desiredSpec(a.d), ...(a.id !== undefined && { id: a.id }) },
       disruptive: a.kind === 'replace' || a.replacesPruned === true,
-      ...(a.restored ? { reason: `link usable again: back with id ${a.id}`, linkDown: 'restore' as const } : a.reason !== undefined && { reason: a.reason }),
+      ...(a.restored !== undefined ? { reason: restoreReason(a), linkDown: 'restore' as const } : a.reason !== undefined && { reason: a.reason }),
     }));
 
   ops.push(...deletes, ...setFlags, ...adds);
