@@ -134,6 +134,36 @@ describe('linkDown under watch, on real traffic', () => {
   }, 30_000);
 });
 
+describe('linkDown when the interface itself goes away', () => {
+  it('withdraws the endpoint declared on a vanished interface after the hold and restores it, same id, when the interface is back', async () => {
+    const ns = scope.netns();
+    const link = () => {
+      veth(ns, 'w0', undefined, 'w0p');
+      ip('-n', ns, 'addr', 'add', '192.0.2.7/24', 'dev', 'w0');
+      for (const l of ['w0', 'w0p']) ip('-n', ns, 'link', 'set', l, 'up');
+    };
+    link();
+    ip('-n', ns, 'mptcp', 'endpoint', 'add', '192.0.2.7', 'dev', 'w0', 'id', '5', 'subflow');
+    const d = await scope.start(
+      scope.configFile(`version: 1
+namespaces:
+  - netns: ${ns}
+    linkDownHold: 1s
+    endpoints:
+      - { address: 192.0.2.7, dev: w0, flags: [subflow] }
+`),
+    );
+    expect(endpointIds(ns)).toEqual([['192.0.2.7', 5]]);
+    ip('-n', ns, 'link', 'del', 'w0');
+    await waitFor('the endpoint withdrawn', () => ipEndpoints(ns).length === 0 || undefined, 10_000);
+    expect(d.lines().find((l) => l.msg === 'change applied' && l.op === 'delete')?.reason).toBe('link w0 is gone for 1s');
+    link();
+    await waitFor('the endpoint restored', () => ipEndpoints(ns).length > 0 || undefined, 10_000);
+    expect(endpointIds(ns)).toEqual([['192.0.2.7', 5]]);
+    expect(ipEndpoints(ns)[0]).toMatchObject({ dev: 'w0', subflow: true });
+  }, 30_000);
+});
+
 describe('linkDown under apply and plan', () => {
   it('a one-shot run cannot tell how long a link has been without carrier: apply adds the endpoint, plan and show say so', async () => {
     const ns = scope.netns();

@@ -4,7 +4,7 @@
 // Pure: no I/O. The shell applies the operations in the order given.
 import { SYSCTL_NAMES, type MptcpConfig, type MptcpKey, type RpFilterName } from './schema.js';
 import { MAX_ENDPOINTS, RP_FILTER_VALUES, SYSCTL_ORDER } from './vocabulary.js';
-import { endpointKey } from './address.js';
+import { canonicalAddress, endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
 import { formatDuration } from './duration.js';
@@ -250,7 +250,7 @@ function restoreReason(a: Action): string {
 function holdBack(
   desired: DesiredNamespace,
   live: LiveNamespace,
-  res: { endpoints: ResolvedEndpoint[] },
+  res: { endpoints: ResolvedEndpoint[]; heldKeys: Set<string> },
   hold: LinkHold | undefined,
   liveByKey: ReadonlyMap<string, LiveEndpoint>,
   out: LinkDownEndpoint[] | undefined,
@@ -264,6 +264,17 @@ function holdBack(
     const id = liveByKey.get(e.key)?.id ?? hold!.ids.get(e.key);
     const reason = w.since ? `${linkTrouble(live.links, iface)} since ${w.since}` : w.reason;
     out?.push({ endpoint: endpointLabel(e.address, e.port), iface, state: 'withdrawn', reason, ...(w.since && { since: w.since }), ...(id !== undefined && { id }) });
+  }
+  // An interface that vanished (a modem unplugged, a ppp link torn down) leaves the
+  // endpoints declared on it unresolved, their live twins otherwise kept for its return.
+  for (const ep of desired.endpoints ?? []) {
+    const w = ep.dev !== undefined && ep.address !== undefined ? hold?.withdrawn.get(ep.dev) : undefined;
+    const key = ep.address === undefined ? '' : endpointKey(canonicalAddress(ep.address), ep.port);
+    const twin = liveByKey.get(key);
+    if (!w || !res.heldKeys.has(key) || !twin || has(twin.flags, 'implicit')) continue;
+    res.heldKeys.delete(key);
+    withdrawn.set(key, w.reason);
+    out?.push({ endpoint: endpointLabel(twin.address, twin.port), iface: ep.dev!, state: 'withdrawn', reason: w.since ? `link ${ep.dev} is gone since ${w.since}` : w.reason, ...(w.since && { since: w.since }), id: twin.id });
   }
   const after = formatDuration(desired.linkDown?.holdMs ?? DEFAULT_LINK_DOWN_HOLD_MS);
   for (const { e, iface } of split.noCarrier) {

@@ -11,6 +11,7 @@
 import { DEFAULT_SETTLE_MS, LinkLifecycle, linkTrouble, partitionByLink, type LinkDecision } from '../core/link-lifecycle.js';
 import { formatDuration } from '../core/duration.js';
 import { DEFAULT_LINK_DOWN_HOLD_MS } from '../core/schema-routing.js';
+import { endpointKey } from '../core/address.js';
 import type { DesiredNamespace, LinkHold, LiveNamespace } from '../core/model.js';
 import type { NetnsIdentity } from '../kernel/netns.js';
 import type { Logger as PassLogger } from '../apply/reconcile.js';
@@ -74,6 +75,9 @@ export class LinkWatch {
     const withdrawn = e.life.withdrawn();
     // Ids of the endpoints this pass is about to delete, so they come back with the same ones.
     const onWithdrawn = partitionByLink(live.endpoints, withdrawn, live.links, live.addresses).held;
+    // An endpoint whose interface vanished is bound to an ifindex no link has: known by its declaration.
+    const onVanished = new Set((desired.endpoints ?? []).filter((d) => d.address !== undefined && d.dev !== undefined && withdrawn.has(d.dev)).map((d) => endpointKey(d.address!, d.port)));
+    for (const x of live.endpoints) if (onVanished.has(endpointKey(x.address, x.port)) && !onWithdrawn.includes(x)) onWithdrawn.push(x);
     e.life.rememberIds(onWithdrawn.filter((x) => !x.flags.includes('implicit')));
     for (const x of live.endpoints) if (!onWithdrawn.includes(x)) e.life.forgetId(x.address, x.port);
     this.arm(ns, e, nextDueAt);
