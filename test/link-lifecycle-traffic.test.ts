@@ -165,7 +165,7 @@ namespaces:
 });
 
 describe('linkDown under apply and plan', () => {
-  it('a one-shot run cannot tell how long a link has been without carrier: apply adds the endpoint, plan and show say so', async () => {
+  it('a one-shot run cannot tell how long a link has been without carrier: apply adds the endpoint, plan and show say so; watch started then withdraws it until carrier', async () => {
     const ns = scope.netns();
     veth(ns, 'c2', undefined, 'p2');
     ip('-n', ns, 'addr', 'add', `${C2}/24`, 'dev', 'c2');
@@ -189,5 +189,15 @@ describe('linkDown under apply and plan', () => {
     expect(j.namespaces.find((n) => n.netns === ns)?.linkDown).toEqual([
       { endpoint: C2, iface: 'c2', state: 'no-carrier', reason: note.replace('note: endpoints[203.0.113.2]: ', '') },
     ]);
+
+    // watch, started now, cannot tell for how long either, but it can add the endpoint
+    // back the moment the link is usable: it withdraws at once, and restores the same id.
+    const id = ipEndpoints(ns)[0]!.id;
+    const d = await scope.start(file);
+    await waitFor('the endpoint withdrawn', () => ipEndpoints(ns).length === 0 || undefined, 10_000);
+    expect(d.lines().find((l) => l.msg === 'change applied' && l.op === 'delete')?.reason).toBe('link c2 without carrier when first seen (for how long is unknown)');
+    ip('-n', ns, 'link', 'set', 'p2', 'up');
+    await waitFor('the endpoint restored', () => ipEndpoints(ns).length > 0 || undefined, 10_000);
+    expect(endpointIds(ns)).toEqual([[C2, id]]);
   });
 });

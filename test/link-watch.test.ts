@@ -68,7 +68,8 @@ describe('LinkWatch', () => {
 
   it('a link without carrier when first seen is withdrawn at once; a re-created namespace starts clean', () => {
     const w = watch();
-    expect([...w.holdFor('n1', { dev: 1, ino: 1 }, desired, log)!(live(false)).withdrawn.keys()]).toEqual(['c2']);
+    const first = w.holdFor('n1', { dev: 1, ino: 1 }, desired, log)!(live(false));
+    expect([...first.withdrawn]).toEqual([['c2', { reason: 'link c2 without carrier when first seen (for how long is unknown)' }]]);
     expect(w.withdrawn('n1')).toEqual(['c2']);
     expect(w.holdFor('n1', { dev: 1, ino: 2 }, desired, log)!(live(true)).withdrawn.size).toBe(0);
   });

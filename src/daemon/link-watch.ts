@@ -22,7 +22,9 @@ interface Entry {
   life: LinkLifecycle;
   timer?: NodeJS.Timeout;
   /** Withdrawn interface -> why and since when (wall clock, for people). */
-  why: Map<string, { reason: string; since: string }>;
+  why: Map<string, { reason: string; since?: string }>;
+  /** Links without carrier when first seen: how long they have been so is unknown. */
+  unknown: Set<string>;
 }
 
 export interface LinkWatchOptions {
@@ -60,7 +62,7 @@ export class LinkWatch {
     }
     const now = this.now();
     if (!e) {
-      e = { identity, life: new LinkLifecycle(opts), why: new Map() };
+      e = { identity, life: new LinkLifecycle(opts), why: new Map(), unknown: new Set(live.links.filter((l) => !(l.up && l.lowerUp)).map((l) => l.name)) };
       this.entries.set(ns, e);
       // First sight (start, a new or re-created namespace): a link already without
       // carrier has been so for an unknown time. It counts as down for the hold
@@ -72,6 +74,7 @@ export class LinkWatch {
     e.life.observeAll(live.links, now);
     const { decisions, nextDueAt } = e.life.decide(now);
     for (const d of decisions) this.note(e, d, live, log);
+    e.unknown.clear();
     const withdrawn = e.life.withdrawn();
     // Ids of the endpoints this pass is about to delete, so they come back with the same ones.
     const onWithdrawn = partitionByLink(live.endpoints, withdrawn, live.links, live.addresses).held;
@@ -86,7 +89,10 @@ export class LinkWatch {
 
   private note(e: Entry, d: LinkDecision, live: LiveNamespace, log: PassLogger): void {
     const trouble = linkTrouble(live.links, d.iface);
-    if (d.action === 'withdraw') {
+    if (d.action === 'withdraw' && e.unknown.has(d.iface)) {
+      e.why.set(d.iface, { reason: `${trouble} when first seen (for how long is unknown)` });
+      log.info({ iface: d.iface }, `${trouble} when first seen: withdrawing its endpoints until it is usable`);
+    } else if (d.action === 'withdraw') {
       const since = new Date(Date.now() - d.after).toISOString();
       e.why.set(d.iface, { reason: `${trouble} for ${formatDuration(Math.round(d.after / 100) * 100)}`, since });
       log.info({ iface: d.iface, afterMs: Math.round(d.after), since }, `${trouble} for the hold: withdrawing its endpoints`);
