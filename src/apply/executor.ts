@@ -27,6 +27,11 @@ export interface ExecuteOptions {
    * between two operations.
    */
   beforeOperation?: ((op: Operation, index: number) => void | Promise<void>) | undefined;
+  /**
+   * Asked before each write (and before a queued batch goes out): a reason to
+   * write nothing more in this pass (a manager started meanwhile), or undefined.
+   */
+  stopReason?: (() => string | undefined) | undefined;
   onApplied?: (op: Operation) => void;
   onAlreadyDone?: (op: Operation) => void;
   onFailed?: (op: Operation, e: ErrorEntry) => void;
@@ -161,11 +166,21 @@ export async function executeOperations(
     opts.onFailed?.(o, e);
   };
 
+  let stopped: string | undefined;
+  const mustStop = () => (stopped ??= opts.stopReason?.());
+  const notRun = (i: number) => {
+    results[i]!.result = 'skipped';
+    results[i]!.error = `not run: ${stopped}`;
+  };
   let batch: { i: number; write: KernelWrite }[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
     const run = batch;
     batch = [];
+    if (mustStop()) {
+      for (const b of run) for (const i of answered(b.i)) notRun(i);
+      return;
+    }
     let answers: KernelWriteResult[];
     try {
       answers = await writer.runBatch(run.map((b) => b.write));
@@ -203,6 +218,11 @@ export async function executeOperations(
       r.error = 'not run: stopping';
       continue;
     }
+    // Like a stop request, a manager's start lets the second half of a replace complete.
+    if (!depDone && mustStop()) {
+      notRun(i);
+      continue;
+    }
     if (dep >= 0 && !depDone) {
       r.result = 'skipped';
       r.error = `not run: it depends on operation ${dep + 1} (${describeOperation(ops[dep]!, 'short')}), which did not succeed`;
@@ -225,5 +245,6 @@ export async function executeOperations(
     }
   }
   await flush();
+  if (stopped) errors.push({ message: `netns ${writer.netns}: stopped before the next write: ${stopped}`, op: 'conflict', retryable: true });
   return { results, errors };
 }

@@ -3,6 +3,7 @@
 // that find nothing log only at debug level: a large fleet would otherwise fill
 // the log every few seconds.
 import type { NamespaceResult, Operation } from '../core/model.js';
+import type { SuspendedKey } from '../conflicts/fight.js';
 import { describeOperation } from '../core/vocabulary.js';
 import { operationKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
@@ -22,7 +23,21 @@ export interface ConflictFindingLike {
 export type PassResult = NamespaceResult & {
   conflicts?: ConflictFindingLike[];
   applied?: boolean;
+  /** Keys in a fight with someone else, and the operations held back for them. */
+  suspended?: SuspendedKey[];
+  held?: Operation[];
 };
+
+/** A key in a fight as /status shows it. */
+export interface SuspendedKeyStatus {
+  key: string;
+  change: string;
+  repairs: number;
+  since: string;
+  /** When the key is tried again (in the past: being tried again now). */
+  until: string;
+  backoffSeconds: number;
+}
 
 export interface NamespaceStatus {
   netns: string;
@@ -37,6 +52,8 @@ export interface NamespaceStatus {
   pending: NamespaceResult['pending'];
   errors: NamespaceResult['errors'];
   conflicts: ConflictFindingLike[];
+  /** Keys left alone because someone keeps undoing our changes to them; everything else is enforced. */
+  suspended: SuspendedKeyStatus[];
   firstDifference?: string;
   consecutiveFailures: number;
   /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
@@ -72,19 +89,16 @@ export interface PassOutcomeReport {
   result: PassResult;
   /** What the pass threw instead of returning a result (the result then describes it). */
   crashed: unknown;
-  /** A fight is backing off: the pass was run in observe mode. */
-  deferred: boolean;
   seconds: number;
   retry: boolean;
   /** Failures before this one in a row (the scheduler's count). */
   failuresBefore: number;
 }
 
-export function passLabel(mode: Mode, r: PassResult, deferred: boolean): PassResultLabel {
+export function passLabel(mode: Mode, r: PassResult): PassResultLabel {
   if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
-  if (deferred && r.operations.length > 0) return 'conflict';
   if (r.errors.length > 0) return 'error';
-  if (r.operations.length === 0) return 'converged';
+  if (r.operations.length === 0) return r.held?.length ? 'conflict' : 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
@@ -97,6 +111,8 @@ export class PassReport {
   private readonly statuses = new Map<string, NamespaceStatus>();
   /** The difference the last pass found and did not repair, per namespace. */
   private readonly lastDrift = new Map<string, string>();
+  /** What the last pass line of a namespace in conflict said: the same again is not worth a line. */
+  private readonly lastSaid = new Map<string, string>();
 
   constructor(
     private readonly mode: Mode,
@@ -107,7 +123,7 @@ export class PassReport {
   statusOf(ns: string): NamespaceStatus {
     let s = this.statuses.get(ns);
     if (!s) {
-      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0 };
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], suspended: [], consecutiveFailures: 0, failedPasses: 0 };
       this.statuses.set(ns, s);
     }
     return s;
@@ -116,30 +132,33 @@ export class PassReport {
   forget(ns: string): void {
     this.statuses.delete(ns);
     this.lastDrift.delete(ns);
+    this.lastSaid.delete(ns);
     this.metrics.forget(ns);
   }
 
   /** Records a finished pass in the metrics, the status and the log (through the pass's own logger). */
   record(p: PassOutcomeReport, plog: PassLogger): void {
     const { result, netns: ns } = p;
-    const label = passLabel(this.mode, result, p.deferred);
+    const label = passLabel(this.mode, result);
     const managers = activeManagers(result);
     const m = this.metrics;
     m.passes.inc({ result: label });
     m.passDuration.observe(p.seconds);
     m.converged.set({ netns: ns }, result.converged ? 1 : 0);
-    // A drift is counted once: a deferred or blocked pass sees the same difference
-    // again and again, and that is not new drift. After a pass that repaired it,
-    // the same difference coming back is new drift.
+    // A drift is counted once: a blocked pass sees the same difference again and
+    // again, and that is not new drift. After a pass that repaired it, the same
+    // difference coming back is new drift. Held operations (keys in a fight) are
+    // not drift: they are reported as suspended.
     const sig = result.operations.length > 0 ? result.operations.map((o) => operationKey(o)).join('\n') : undefined;
     if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
-    const repaired = sig !== undefined && !p.deferred && label === 'changed';
+    const repaired = sig !== undefined && label === 'changed';
     if (sig === undefined || repaired) this.lastDrift.delete(ns);
     else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
       for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
     m.setConflicts(ns, managers);
+    m.setSuspended(ns, result.suspended ?? []);
 
     const st = this.statusOf(ns);
     st.passes++;
@@ -151,6 +170,14 @@ export class PassReport {
     st.pending = result.pending;
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
+    st.suspended = (result.suspended ?? []).map((k) => ({
+      key: k.key,
+      change: k.change,
+      repairs: k.repairs,
+      since: new Date(k.since).toISOString(),
+      until: new Date(k.until).toISOString(),
+      backoffSeconds: k.backoffMs / 1000,
+    }));
     st.consecutiveFailures = p.retry ? p.failuresBefore + 1 : 0;
     st.failedPasses = label === 'error' ? st.failedPasses + 1 : 0;
     if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;
@@ -164,7 +191,9 @@ export class PassReport {
 
   private log(p: PassOutcomeReport, label: PassResultLabel, managers: string[], failures: number, plog: PassLogger): void {
     const { result } = p;
-    const quiet = p.crashed === undefined && label === 'converged' && p.reasons.every((r) => r === 'resync');
+    // A namespace in a steady conflict (blocked, or keys suspended) says so once, not every resync.
+    const said = label === 'conflict' ? this.conflictLine(p.netns, result, managers) : (this.lastSaid.delete(p.netns), false);
+    const quiet = p.crashed === undefined && ((label === 'converged' && p.reasons.every((r) => r === 'resync')) || said);
     if (quiet && !this.debugEnabled()) return;
     const line = {
       result: label,
@@ -176,13 +205,21 @@ export class PassReport {
       ...(result.errors.length ? { errors: result.errors.map((e) => e.message) } : {}),
       ...(result.firstDifference ? { firstDifference: result.firstDifference } : {}),
       ...(p.retry ? { failures } : {}),
-      ...(p.deferred ? { deferred: 'a fight with another manager is backing off' } : {}),
+      ...(result.suspended?.length ? { suspended: result.suspended.map((k) => k.key) } : {}),
       ...(managers.length ? { conflictsWith: managers } : {}),
     };
     if (p.crashed !== undefined) plog.error({ ...line, ...errorFields(p.crashed) }, 'pass failed');
-    else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
     else if (quiet) plog.debug(line, 'pass');
+    else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
     else plog.info(line, 'pass');
+  }
+
+  /** True when this conflict pass says what the namespace's last one said. */
+  private conflictLine(ns: string, result: PassResult, managers: string[]): boolean {
+    const sig = JSON.stringify([managers, result.errors.map((e) => e.message), result.operations.map(operationKey), (result.held ?? []).map(operationKey)]);
+    if (this.lastSaid.get(ns) === sig) return true;
+    this.lastSaid.set(ns, sig);
+    return false;
   }
 
   /** Status of the managed namespaces, in their order. */

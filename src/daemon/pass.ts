@@ -106,25 +106,20 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     const started = performance.now();
     let result: PassResult;
     let crashed: unknown;
-    let deferred = false;
-    let mode: Mode = o.mode;
     try {
       const h = o.registry.ensure(ns, () => o.eventHandlers(ns));
       if (!h) {
         o.registry.drop(ns, 'gone from /run/netns');
         return {};
       }
-      // A fight (someone keeps undoing us) backs off: the pass still reads and reports,
-      // but writes nothing. Judged after the handles are taken, so a namespace
-      // re-created under the same name is judged on its own record.
+      // Fight records follow the namespace, not its name: taken after the handles,
+      // so one re-created under the same name is judged on its own record.
       if (h.identity) o.conflicts?.noteIdentity(ns, h.identity);
-      deferred = o.conflicts !== undefined && o.mode === 'enforce' && !o.conflicts.mayApply(ns);
-      mode = deferred ? 'observe' : o.mode;
       const kernel = h.identity ? o.deps.openNamespace(ns, h.identity) : o.deps.openNamespace(ns);
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
       const caps = o.deps.capabilities?.(kernel);
       result = await o.deps.reconcile(kernel, want, {
-        mode,
+        mode: o.mode,
         passId,
         logger: plog,
         signal: o.signal,
@@ -139,9 +134,9 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     const seconds = (performance.now() - started) / 1000;
     // Dropped or replaced while the pass ran: its result describes nothing we manage.
     if (!o.registry.desired.has(ns)) return {};
-    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && mode === 'enforce', result.operations, activeManagers(result)[0]);
+    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && o.mode === 'enforce', result.operations, result.held, activeManagers(result)[0]);
     const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
-    o.report.record({ netns: ns, passId, reasons, result, crashed, deferred, seconds, retry, failuresBefore: o.failures(ns) }, plog);
+    o.report.record({ netns: ns, passId, reasons, result, crashed, seconds, retry, failuresBefore: o.failures(ns) }, plog);
     o.passDone(ns);
     return { retry };
   };
