@@ -165,7 +165,8 @@ export class ConflictChecker {
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const generation = this.opts.liveManagers?.generation;
     const running = this.opts.liveManagers?.managersIn(id);
-    const stopReason = this.opts.liveManagers ? this.stopReason(generation!, id) : undefined;
+    // Only `fail` writes differently once a manager runs, so only there a start stops the pass.
+    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' ? this.stopReason(generation!, id) : undefined;
     const procs = running ? running.map((p) => `${p.pid}:${p.comm}`).join(',') : '';
     const prev = this.decisions.get(netns);
     let d: Decision;

@@ -158,7 +158,10 @@ export class PassReport {
       for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
     m.setConflicts(ns, managers);
-    m.setSuspended(ns, result.suspended ?? []);
+    // Left alone now; a key whose backoff ended is being tried again (its fight shows in conflicts until a write holds).
+    const now = Date.now();
+    const suspended = (result.suspended ?? []).filter((k) => k.until > now);
+    m.setSuspended(ns, suspended);
 
     const st = this.statusOf(ns);
     st.passes++;
@@ -170,7 +173,7 @@ export class PassReport {
     st.pending = result.pending;
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
-    st.suspended = (result.suspended ?? []).map((k) => ({
+    st.suspended = suspended.map((k) => ({
       key: k.key,
       change: k.change,
       repairs: k.repairs,
