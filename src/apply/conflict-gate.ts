@@ -163,10 +163,9 @@ export class ConflictChecker {
     this.fights?.observe(netns, live);
     const fight = this.fights?.state(netns);
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
-    const generation = this.opts.liveManagers?.generation;
     const running = this.opts.liveManagers?.managersIn(id);
     // Only `fail` writes differently once a manager runs, so only there a start stops the pass.
-    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' ? this.stopReason(generation!, id) : undefined;
+    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' ? this.stopReason(id, running ?? []) : undefined;
     const procs = running ? running.map((p) => `${p.pid}:${p.comm}`).join(',') : '';
     const prev = this.decisions.get(netns);
     let d: Decision;
@@ -193,13 +192,15 @@ export class ConflictChecker {
   }
 
   /**
-   * A manager process exec'd after the gate looked (the watch's generation moved)
-   * and now runs in this namespace: the pass must stop before its next write.
+   * A manager process exec'd after the gate looked (the exec events' generation
+   * moved) and now runs in this namespace: the pass must stop before its next
+   * write. Without exec events (the /proc scan fallback) the check before each
+   * pass is all there is.
    */
-  private stopReason(generation: number, id: NetnsIdentity): () => string | undefined {
+  private stopReason(id: NetnsIdentity, running: readonly ManagerProcess[]): () => string | undefined {
     const live = this.opts.liveManagers!;
-    let seen = generation;
-    const before = new Set(live.managersIn(id).map((p) => p.pid));
+    const before = new Set(running.map((p) => p.pid));
+    let seen = live.generation;
     return () => {
       if (live.generation === seen) return undefined;
       seen = live.generation;

@@ -245,6 +245,6 @@ export async function executeOperations(
     }
   }
   await flush();
-  if (stopped) errors.push({ message: `netns ${writer.netns}: stopped before the next write: ${stopped}`, op: 'conflict', retryable: true });
+  if (stopped) errors.push({ message: `netns ${writer.netns}: stopped before the next write: ${stopped}`, op: 'conflict-recheck', retryable: true });
   return { results, errors };
 }

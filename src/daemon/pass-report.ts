@@ -96,7 +96,8 @@ export interface PassOutcomeReport {
 }
 
 export function passLabel(mode: Mode, r: PassResult): PassResultLabel {
-  if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
+  // Blocked by policy, or stopped mid-pass because a manager started (the retry decides again).
+  if (r.errors.some((e) => e.op === 'conflict' || e.op === 'conflict-recheck')) return 'conflict';
   if (r.errors.length > 0) return 'error';
   if (r.operations.length === 0) return r.held?.length ? 'conflict' : 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
