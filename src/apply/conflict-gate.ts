@@ -183,9 +183,12 @@ export class ConflictChecker {
       if (fight?.fighting) this.decisions.delete(netns);
       else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, procs, d });
     }
+    const noise = this.noise(netns, d, fight?.suspended ?? []);
+    // A quiet namespace (the common case) gets the reused decision itself: nothing to add, nothing allocated.
+    if (!fight?.fighting && !stopReason && noise.unchanged === undefined && noise.ended === undefined) return d;
     return {
       ...d,
-      ...this.noise(netns, d, fight?.suspended ?? []),
+      ...noise,
       ...(fight?.fighting ? { suspend: this.fights!.suspendedKeys(netns), suspended: fight.suspended } : {}),
       ...(stopReason ? { stopReason } : {}),
     };
