@@ -12,7 +12,9 @@ import { openLiveManagers, type LiveManagerSource } from '../src/conflicts/index
 import type { Operation } from '../src/core/model.js';
 import { realDeps } from '../src/daemon/deps.js';
 import { netnsIdentity } from '../src/kernel/netns.js';
+import { main } from '../src/cli/main.js';
 import { daemonTestScope, metrics, type Sample, type TestDaemon } from './helpers/daemon.js';
+import { captureIO } from './helpers/io.js';
 import { ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
 import { requireRealManagers, startMptcpd, stopAllManagers, waitFor, type RealManager } from './helpers/real-managers.js';
 
@@ -151,4 +153,32 @@ describe('a steady conflict is logged once', () => {
     expect(said(failed, s.lines)).toEqual([]);
     expect(s.lines.filter((l) => l.netns === failed)).toEqual([]);
   }, 90_000);
+});
+
+describe('doctor next to one running mptcpd', () => {
+  async function cli(...argv: string[]) {
+    const t = captureIO({ env: { NODE_NAME: 'test-node' } });
+    const code = await main(argv, t.io);
+    return { code, out: t.out() };
+  }
+  type Findings = { namespaces: { netns: string; findings: { severity: string; code: string; message: string; evidence: string[] }[] }[] };
+  const findings = (out: string, ns: string) => (JSON.parse(out) as Findings).namespaces.find((n) => n.netns === ns)?.findings ?? [];
+
+  it('says so without -f; with -f its severity is what apply does (fail: error and exit 1, warn: warning and exit 0)', async () => {
+    const ns = managedNamespace('192.0.2.23');
+    const md = await startMptcpd(ns, MPTCPD_ARGS);
+    const alone = await cli('doctor', '-o', 'json', '--netns', ns, '--etc-root', emptyEtc);
+    const said = findings(alone.out, ns).filter((f) => f.code === 'MPTCP026');
+    expect(said).toMatchObject([{ severity: 'info' }]);
+    expect(said[0]!.evidence.join('\n')).toContain(`pid ${md.pid}`);
+    expect(alone.code).toBe(0);
+
+    for (const [policy, severity, exit] of [['fail', 'error', 1], ['warn', 'warning', 0]] as const) {
+      const file = scope.configFile(`version: 1\nnamespaces:\n  - netns: ${ns}\n    conflicts: ${policy}\n    endpoints:\n      - { address: 203.0.113.7, flags: [signal] }\n`);
+      const doc = await cli('doctor', '-o', 'json', '-f', file, '--netns', ns, '--etc-root', emptyEtc);
+      expect(findings(doc.out, ns).filter((f) => f.code === 'MPTCP010').map((f) => f.severity)).toEqual([severity]);
+      const apply = await cli('apply', '-f', file, '--netns', ns, '--etc-root', emptyEtc);
+      expect([policy, doc.code, apply.code]).toEqual([policy, exit, exit]);
+    }
+  }, 60_000);
 });

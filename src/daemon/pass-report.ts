@@ -56,7 +56,7 @@ export interface NamespaceStatus {
   suspended: SuspendedKeyStatus[];
   firstDifference?: string;
   consecutiveFailures: number;
-  /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
+  /** Passes in a row that ended in an error (blocked passes and suspended keys are not failures). */
   failedPasses: number;
 }
 
