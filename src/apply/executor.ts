@@ -128,6 +128,34 @@ async function goneNow(writer: KernelWriter, id: number, ep: { address: string; 
   }
 }
 
+interface RunState {
+  writer: KernelWriter;
+  ops: readonly Operation[];
+  results: OpResult[];
+  errors: ErrorEntry[];
+  inGroup: ReadonlySet<number>;
+  opts: ExecuteOptions;
+}
+
+/** Operation `i` failed with `err`: a delete whose endpoint is gone anyway counts as done. */
+async function recordFailure(s: RunState, i: number, err: unknown): Promise<void> {
+  if (!(err instanceof Error)) throw err;
+  const r = s.results[i]!;
+  const o = s.ops[i]!;
+  const e = errorEntry(err, o);
+  if (o.op === 'delete' && (await goneNow(s.writer, o.id, o.endpoint))) {
+    r.result = 'ok';
+    r.note = `already gone: ${e.message}`;
+    s.opts.onAlreadyDone?.(o);
+    return;
+  }
+  r.result = 'failed';
+  r.error = e.message;
+  // A failed FLUSH shows on each of its deletes but is one error.
+  if (!s.inGroup.has(i) || !s.errors.some((x) => x.message === e.message)) s.errors.push(e);
+  s.opts.onFailed?.(o, e);
+}
+
 /**
  * Writes `ops` (planned from `live`); returns one result per operation and the
  * errors, in the planner's order. Never throws for a kernel error.
@@ -148,23 +176,7 @@ export async function executeOperations(
     results[i]!.result = 'ok';
     opts.onApplied?.(ops[i]!);
   };
-  const failed = async (i: number, err: unknown) => {
-    if (!(err instanceof Error)) throw err;
-    const r = results[i]!;
-    const o = ops[i]!;
-    const e = errorEntry(err, o);
-    if (o.op === 'delete' && (await goneNow(writer, o.id, o.endpoint))) {
-      r.result = 'ok';
-      r.note = `already gone: ${e.message}`;
-      opts.onAlreadyDone?.(o);
-      return;
-    }
-    r.result = 'failed';
-    r.error = e.message;
-    // A failed FLUSH shows on each of its deletes but is one error.
-    if (!inGroup.has(i) || !errors.some((x) => x.message === e.message)) errors.push(e);
-    opts.onFailed?.(o, e);
-  };
+  const failed = (i: number, err: unknown) => recordFailure({ writer, ops, results, errors, inGroup, opts }, i, err);
 
   let stopped: string | undefined;
   const mustStop = () => (stopped ??= opts.stopReason?.());

@@ -47,7 +47,7 @@ export function fightEvidence(fight: FightState, evidence: readonly ManagerEvide
   const known = evidence.find((e) => e.active && e.kind !== 'path-manager' && (e.managesEndpoints || e.managesRpFilter || e.managesLimits));
   const manager = fight.manager !== 'unknown' ? fight.manager : (known?.manager ?? 'unknown');
   const keys = fight.suspended
-    .map((s) => `${s.key} (repaired ${s.repairs}x; ${s.until > t ? `left alone for ${Math.round(s.backoffMs / 1000)}s, until ${new Date(s.until).toISOString()}` : 'tried again now'})`)
+    .map((s) => `${s.key} (repaired ${s.repairs}x; ${s.until > t ? `left alone for ${Math.round(s.backoffMs / 1000)}s, until ${new Date(s.until).toISOString()}` : 'enforced again, watched until our write holds'})`)
     .join(', ');
   const has = (prefix: string) => fight.suspended.some((c) => c.key.startsWith(prefix));
   return {
