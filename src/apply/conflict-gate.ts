@@ -161,7 +161,7 @@ export class ConflictChecker {
     const evidence = await this.load();
     this.noteIdentity(netns, id);
     this.fights?.observe(netns, live);
-    const fight = this.fights?.state(netns);
+    const fight = this.fights?.isFighting(netns) ? this.fights.state(netns) : undefined;
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const running = this.opts.liveManagers?.managersIn(id);
     // Only `fail` writes differently once a manager runs, so only there a start stops the pass.
@@ -247,7 +247,7 @@ export class ConflictChecker {
   record(netns: string, applied: boolean, operations: readonly (Operation & { result?: string })[], held: readonly Operation[] = [], manager?: string): void {
     if (!this.fights) return;
     const ok = applied ? operations.filter((o) => o.result === 'ok') : [];
-    this.fights.recordPass(netns, ok, held, manager);
+    this.fights.record(netns, ok, held, manager);
   }
 
   /** Ends every fight and its backoff; true when there was any to end. */

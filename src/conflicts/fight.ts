@@ -230,6 +230,14 @@ export class FightDetector {
    * nothing to do for has held; once that lasts `windowMs`, its fight ends.
    */
   recordPass(netns: string, applied: readonly Operation[], held: readonly Operation[] = [], manager?: string): FightState {
+    this.record(netns, applied, held, manager);
+    return this.state(netns);
+  }
+
+  /** recordPass without building the state: the daemon's per-pass call, cheap when nothing happened. */
+  record(netns: string, applied: readonly Operation[], held: readonly Operation[] = [], manager?: string): void {
+    // A quiet pass in a namespace without a fight changes nothing here.
+    if (applied.length === 0 && held.length === 0 && !this.isFighting(netns)) return;
     const t = this.now();
     const r = this.rec(netns);
     const touched = new Set<string>();
@@ -250,8 +258,15 @@ export class FightDetector {
         k.backoffMs = 0;
       }
     }
-    if (manager && [...r.keys.values()].some((k) => k.fighting)) r.manager = manager;
-    return this.state(netns);
+    if (manager && this.isFighting(netns)) r.manager = manager;
+  }
+
+  /** Some key of the namespace is in a fight (cheap: no state is built). */
+  isFighting(netns: string): boolean {
+    const r = this.ns.get(netns);
+    if (!r) return false;
+    for (const k of r.keys.values()) if (k.fighting) return true;
+    return false;
   }
 
   private repaired(r: NsRecord, key: string, change: string, t: number): void {
