@@ -139,7 +139,7 @@ describe('a steady conflict is logged once', () => {
     sources.push(live);
     const d = await scope.start(file, { resyncMs: 300, conflicts: checker(live) });
     await startMptcpd(warned, MPTCPD_ARGS);
-    await startMptcpd(failed, MPTCPD_ARGS);
+    const blocker = await startMptcpd(failed, MPTCPD_ARGS);
     const said = (ns: string, lines: Record<string, unknown>[]) => lines.filter((l) => l.netns === ns && /mptcpd/.test(String(l.msg)));
     await waitFor('both conflicts reported', () => said(warned, d.lines()).length > 0 && said(failed, d.lines()).length > 0, 15_000, 200);
     // mptcpd's own setup and our answer to it settle first.
@@ -152,6 +152,11 @@ describe('a steady conflict is logged once', () => {
     expect(said(warned, s.lines)).toEqual([]);
     expect(said(failed, s.lines)).toEqual([]);
     expect(s.lines.filter((l) => l.netns === failed)).toEqual([]);
+
+    // mptcpd stops: the end is said once, and the namespace is managed again.
+    await blocker.stop();
+    await waitFor('the conflict end logged', () => d.lines().some((l) => l.netns === failed && /conflicts ended/.test(String(l.msg))), 15_000, 200);
+    await waitFor('the blocked namespace enforced', () => ipEndpoints(failed).some((e) => e.address === '203.0.113.9') && ipLimits(failed).subflows === 2, 15_000, 200);
   }, 90_000);
 });
 

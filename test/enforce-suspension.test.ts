@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictChecker } from '../src/apply/conflict-gate.js';
 import { openLiveManagers, type FightOptions, type LiveManagerSource } from '../src/conflicts/index.js';
-import { daemonTestScope, metrics, metricValue, type Sample, type TestDaemon } from './helpers/daemon.js';
+import { atomicWrite, daemonTestScope, metrics, metricValue, type Sample, type TestDaemon } from './helpers/daemon.js';
 import { ip, ipEndpoints, ipLimits, nsSysctl, requireRoot, setNsSysctl, veth } from './helpers/netns.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -164,6 +164,28 @@ namespaces:
     await waitFor('the endpoint back after SIGHUP', () => hasEndpoint(ns), 5000, 50);
     console.log(`SIGHUP -> endpoint enforced again: ${Date.now() - hup} ms`);
     await waitFor('no key suspended', async () => (await status(d, ns)).ns.suspended.length === 0, 5000, 200);
+  }, 60_000);
+
+  it('a config change ends the suspension too', async () => {
+    const ns = testNamespace();
+    const text = (subflows: number) => `version: 1
+namespaces:
+  - netns: ${ns}
+    conflicts: fail
+    limits: { subflows: ${subflows} }
+    endpoints:
+      - { address: ${EP}, flags: [signal] }
+`;
+    const file = scope.configFile(text(1));
+    const { d } = await daemonFor(file, { backoffBaseMs: 10 * 60_000, backoffMaxMs: 10 * 60_000 });
+    await waitFor('converged', () => hasEndpoint(ns), 15_000, 200);
+    const fighter = startFighter(ns);
+    await waitFor('the endpoint suspended', async () => (await status(d, ns)).ns.suspended.some((k) => k.key === KEY), 15_000, 200);
+    stopFighter(fighter);
+    expect(hasEndpoint(ns)).toBe(false);
+    atomicWrite(file, text(2));
+    await waitFor('the new config applied, the endpoint with it', () => ipLimits(ns).subflows === 2 && hasEndpoint(ns), 10_000, 100);
+    expect((await status(d, ns)).ns.suspended).toEqual([]);
   }, 60_000);
 });
 
