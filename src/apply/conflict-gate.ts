@@ -164,8 +164,8 @@ export class ConflictChecker {
     const fight = this.fights?.isFighting(netns) ? this.fights.state(netns) : undefined;
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const running = this.opts.liveManagers?.managersIn(id);
-    // Only `fail` writes differently once a manager runs, so only there a start stops the pass.
-    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' ? this.stopReason(id, running ?? []) : undefined;
+    // Only `fail` writes differently once a manager runs, so only there (and only when the pass has writes) a start stops the pass.
+    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' && input.plan.operations.length > 0 ? this.stopReason(id, running ?? []) : undefined;
     const procs = running ? running.map((p) => `${p.pid}:${p.comm}`).join(',') : '';
     const prev = this.decisions.get(netns);
     let d: Decision;
