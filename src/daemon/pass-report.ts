@@ -3,9 +3,8 @@
 // that find nothing log only at debug level: a large fleet would otherwise fill
 // the log every few seconds.
 import type { NamespaceResult, Operation } from '../core/model.js';
-import type { SuspendedKey } from '../conflicts/fight.js';
 import { describeOperation } from '../core/vocabulary.js';
-import { operationKey } from '../conflicts/fight.js';
+import { operationKey, type SuspendedKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
 import type { Logger as PassLogger } from '../apply/reconcile.js';
 import type { DaemonMetrics, PassResultLabel } from './metrics.js';
@@ -34,7 +33,7 @@ export interface SuspendedKeyStatus {
   change: string;
   repairs: number;
   since: string;
-  /** When the key is tried again (in the past: being tried again now). */
+  /** When its backoff ends: the first pass after it writes the key again. */
   until: string;
   backoffSeconds: number;
 }
