@@ -7,10 +7,12 @@ import {
   declaredScope,
   formatConflict,
   operationKey,
+  operationSubjects,
+  withoutSuspended,
   pathManagerEvidence,
   type ManagerEvidence,
 } from '../src/conflicts/index.js';
-import type { DesiredNamespace, Operation } from '../src/core/model.js';
+import type { DesiredNamespace, LiveNamespace, Operation } from '../src/core/model.js';
 
 const MIN = 60_000;
 
@@ -19,61 +21,104 @@ function clock(start = 1_000_000) {
   return { now: () => t, advance: (ms: number) => (t += ms), at: () => t };
 }
 
-const ADD = 'add 192.0.2.1';
+const ADD: Operation = { op: 'add', disruptive: false, endpoint: { address: '192.0.2.1', flags: ['signal'] } };
+const EP = 'endpoint 192.0.2.1';
+const LIMIT: Operation = { op: 'set-limits', disruptive: false, subflows: 4, from: { subflows: 2, addAddrAccepted: 0 } };
+const RP: Operation = { op: 'set-rp-filter', disruptive: false, iface: 'eth1', value: 2, from: 1 };
+
+function liveWith(addresses: string[]): LiveNamespace {
+  return {
+    netns: 'ns',
+    endpoints: [],
+    limits: { subflows: 0, addAddrAccepted: 0 },
+    mptcp: {},
+    rpFilter: {},
+    links: [{ ifindex: 2, name: 'wwan0', up: true, lowerUp: true }],
+    addresses: addresses.map((address) => ({ ifindex: 2, family: 4 as const, address, prefixlen: 24, scope: 'global' as const, tentative: false, dadfailed: false, deprecated: false, temporary: false })),
+  };
+}
 
 describe('fight detector', () => {
-  it('3 times the same correction within 5 minutes is a fight, and the namespace backs off', () => {
+  it('3 repairs of one key within 5 minutes are a fight: that key alone is suspended, for the base backoff', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false); // our own first write
-    expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false);
+    expect(f.recordPass('ns1', [ADD, LIMIT]).fighting).toBe(false); // our own first writes
+    expect(f.recordPass('ns1', [ADD]).fighting).toBe(false);
     c.advance(MIN);
-    expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false);
+    expect(f.recordPass('ns1', [ADD]).fighting).toBe(false);
     c.advance(MIN);
-    const s = f.recordCorrections('ns1', [ADD]);
-    expect(s).toMatchObject({ fighting: true, since: c.at(), backoffMs: 30_000, nextAllowedAt: c.at() + 30_000, manager: 'unknown' });
-    expect(s.contested).toEqual([{ key: ADD, count: 3, firstAt: c.at() - 2 * MIN, lastAt: c.at() }]);
-    expect(f.mayApply('ns1')).toBe(false);
-    expect(f.mayApply('other')).toBe(true);
-    c.advance(30_000);
-    expect(f.mayApply('ns1')).toBe(true);
+    const s = f.recordPass('ns1', [ADD]);
+    expect(s).toMatchObject({ fighting: true, since: c.at(), backoffMs: 10_000, nextAllowedAt: c.at() + 10_000, manager: 'unknown' });
+    expect(s.suspended).toEqual([{ key: EP, change: 'add 192.0.2.1', repairs: 3, since: c.at(), until: c.at() + 10_000, backoffMs: 10_000 }]);
+    expect([...f.suspendedKeys('ns1')]).toEqual([EP]);
+    expect(f.suspendedKeys('other').size).toBe(0);
+    c.advance(10_000);
+    // The backoff is over: the key is tried again (still a fight until a write of it holds).
+    expect(f.suspendedKeys('ns1').size).toBe(0);
+    expect(f.state('ns1').fighting).toBe(true);
   });
 
   it('our own first write never counts: the third hand deletion of an endpoint is still repaired', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    f.recordCorrections('ns', [ADD]); // the daemon's first pass adds the endpoint
+    f.recordPass('ns', [ADD]); // the daemon's first pass adds the endpoint
     for (let deletion = 1; deletion <= 3; deletion++) {
       c.advance(10_000); // someone deletes it by hand; the next pass may repair it
-      expect(f.mayApply('ns')).toBe(true);
-      f.recordCorrections('ns', [ADD]);
+      expect(f.suspendedKeys('ns').has(EP)).toBe(false);
+      f.recordPass('ns', [ADD]);
     }
     // Three repairs of the same key within the window: now it is a fight.
     expect(f.state('ns').fighting).toBe(true);
   });
 
-  it('slower repeats, or different changes, are no fight', () => {
+  it('an address that goes and comes back moves the environment: the endpoint follows it and it is never a fight', () => {
+    const c = clock();
+    const f = new FightDetector({ now: c.now });
+    const del: Operation = { op: 'delete', disruptive: true, id: 1, endpoint: { address: '192.0.2.1', flags: [] } };
+    f.observe('ns', liveWith(['192.0.2.1']));
+    f.recordPass('ns', [ADD]);
+    for (let flap = 0; flap < 5; flap++) {
+      c.advance(1000);
+      f.observe('ns', liveWith([]));
+      f.recordPass('ns', [del]);
+      c.advance(1000);
+      f.observe('ns', liveWith(['192.0.2.1']));
+      expect(f.recordPass('ns', [ADD]).fighting).toBe(false);
+    }
+    // The same undoing with the addresses standing still is a fight.
+    for (let i = 0; i < 3; i++) {
+      f.observe('ns', liveWith(['192.0.2.1']));
+      f.recordPass('ns', [ADD]);
+    }
+    expect(f.state('ns').suspended.map((k) => k.key)).toEqual([EP]);
+  });
+
+  it('slower repeats, or different keys, are no fight; limits do not follow addresses', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
     for (let i = 0; i < 6; i++) {
-      expect(f.recordCorrections('ns1', [ADD]).fighting).toBe(false);
+      expect(f.recordPass('ns1', [ADD]).fighting).toBe(false);
       c.advance(3 * MIN); // at most 2 in any 5-minute window
     }
     const g = new FightDetector({ now: c.now });
-    g.recordCorrections('ns2', ['add 192.0.2.1']);
-    g.recordCorrections('ns2', ['add 192.0.2.2']);
-    expect(g.recordCorrections('ns2', ['set-limits subflows=4']).fighting).toBe(false);
+    g.recordPass('ns2', [{ ...ADD, endpoint: { address: '192.0.2.1', flags: [] } }]);
+    g.recordPass('ns2', [{ ...ADD, endpoint: { address: '192.0.2.2', flags: [] } }]);
+    expect(g.recordPass('ns2', [LIMIT]).fighting).toBe(false);
+    const h = new FightDetector({ now: c.now });
+    for (let i = 0; i < 4; i++) {
+      h.observe('ns3', liveWith([`192.0.2.${i + 1}`]));
+      h.recordPass('ns3', [LIMIT]);
+    }
+    expect(h.state('ns3').suspended.map((k) => k.key)).toEqual(['limit subflows']);
   });
 
-  it('backoff doubles with every further correction while fighting, up to the maximum', () => {
+  it('backoff doubles with every further repair of the key while it is fought over, up to the maximum', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now, backoffBaseMs: 10_000, backoffMaxMs: 60_000 });
-    f.recordCorrections('ns', [ADD]);
-    f.recordCorrections('ns', [ADD]);
-    f.recordCorrections('ns', [ADD]);
+    for (let i = 0; i < 3; i++) f.recordPass('ns', [RP]);
     const seen: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const s = f.recordCorrections('ns', [ADD]);
+      const s = f.recordPass('ns', [RP]);
       seen.push(s.backoffMs);
       expect(s.nextAllowedAt).toBe(c.at() + s.backoffMs);
       c.advance(s.backoffMs);
@@ -81,21 +126,31 @@ describe('fight detector', () => {
     expect(seen).toEqual([10_000, 20_000, 40_000, 60_000, 60_000]);
   });
 
-  it('stays a fight while backing off, and clears once a correction held for a whole window', () => {
+  it('a fight ends once our write of the key held for a whole window', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    for (let i = 0; i < 4; i++) f.recordCorrections('ns', [ADD]);
+    for (let i = 0; i < 4; i++) f.recordPass('ns', [ADD]);
     expect(f.state('ns').fighting).toBe(true);
-    c.advance(10 * MIN); // nothing applied (backing off / still contested): no peace yet
+    c.advance(10 * MIN); // held back meanwhile (still contested): no peace yet
+    f.recordPass('ns', [], [ADD]);
     expect(f.state('ns').fighting).toBe(true);
-    f.recordCorrections('ns', [ADD]); // applied again after the backoff
+    f.recordPass('ns', [ADD]); // tried again after the backoff
     c.advance(MIN);
-    f.recordConverged('ns'); // ... and it held
+    f.recordPass('ns', []); // ... and it held
     expect(f.state('ns').fighting).toBe(true);
     c.advance(4 * MIN);
-    const s = f.recordConverged('ns');
-    expect(s).toMatchObject({ fighting: false, backoffMs: 0, nextAllowedAt: 0, contested: [] });
-    expect(f.mayApply('ns')).toBe(true);
+    const s = f.recordPass('ns', []);
+    expect(s).toMatchObject({ fighting: false, backoffMs: 0, nextAllowedAt: 0, suspended: [] });
+  });
+
+  it('holds back only the operations of suspended keys (and what depends on them)', () => {
+    const both: Operation = { op: 'set-limits', disruptive: false, subflows: 4, addAddrAccepted: 2, from: { subflows: 2, addAddrAccepted: 0 } };
+    const del: Operation = { op: 'delete', disruptive: true, id: 1, endpoint: { address: '192.0.2.1', flags: [] } };
+    const pinned: Operation = { op: 'add', disruptive: false, endpoint: { address: '192.0.2.9', id: 1, flags: [] } };
+    const ops = [del, pinned, both, RP];
+    const { run, held } = withoutSuspended(ops, new Set([EP, 'limit subflows']), (i) => (i === 1 ? 0 : -1));
+    expect(run).toEqual([{ op: 'set-limits', disruptive: false, addAddrAccepted: 2, from: both.from }, RP]);
+    expect(held).toEqual([del, pinned, { op: 'set-limits', disruptive: false, subflows: 4, from: both.from }]);
   });
 
   it('keys operations by what they set, value included', () => {
@@ -112,6 +167,14 @@ describe('fight detector', () => {
       'set-limits subflows=4',
       'set-sysctl net.mptcp.path_manager=kernel',
       'set-rp-filter eth0=2',
+    ]);
+    // What a fight suspends: the key, whatever value either side wants.
+    expect(ops.map(operationSubjects)).toEqual([
+      ['endpoint 192.0.2.1'],
+      ['endpoint 2001:db8::1 port 8080'],
+      ['limit subflows'],
+      ['sysctl net.mptcp.path_manager'],
+      ['rp_filter eth0'],
     ]);
   });
 });
@@ -188,25 +251,23 @@ describe('decide', () => {
     expect(d.message).toMatch(/declare `mptcp: \{ pathManager: userspace \}`/);
   });
 
-  it('a fight defers writes in every mode without blocking the namespace, and is attributed to a detected manager', () => {
+  it('a fight never blocks a namespace, in any mode, and is attributed to a detected manager', () => {
     const c = clock();
     const f = new FightDetector({ now: c.now });
-    for (let i = 0; i < 4; i++) f.recordCorrections('ns', ['set-limits subflows=4']);
+    for (let i = 0; i < 4; i++) f.recordPass('ns', [LIMIT]);
     const state = f.state('ns');
 
     const unknown = decide('warn', [], state, { netns: 'ns', now: c.at() });
     expect(unknown.block).toBe(false);
-    expect(unknown.deferUntil).toBe(c.at() + 30_000);
-    expect(unknown.conflicts[0]).toMatchObject({ manager: 'unknown', kind: 'fight', managesLimits: true, managesEndpoints: false });
-    expect(unknown.message).toMatch(/set-limits subflows=4 \(x3\)/);
+    expect(unknown.conflicts[0]).toMatchObject({ manager: 'unknown', kind: 'fight', blocking: false, managesLimits: true, managesEndpoints: false });
+    expect(unknown.message).toMatch(/limit subflows \(repaired 3x; left alone for 10s, until /);
 
     const alone = decide('fail', [], state, { netns: 'ns', now: c.at() });
-    expect(alone).toMatchObject({ block: false, deferUntil: c.at() + 30_000 });
-    expect(alone.message).toMatch(/^netns ns: writes backing off: unknown keeps undoing our changes/);
+    expect(alone.block).toBe(false);
+    expect(alone.message).toMatch(/^netns ns: keys in a fight left alone: unknown keeps undoing our changes/);
 
     const failing = decide('fail', [nmProcess], state, { netns: 'ns', now: c.at() });
     expect(failing.block).toBe(true);
-    expect(failing.deferUntil).toBeUndefined();
     expect(failing.conflicts.find((x) => x.kind === 'fight')).toMatchObject({ manager: 'NetworkManager', pid: 812 });
   });
 });

@@ -176,12 +176,12 @@ describe('doctor on live namespaces', () => {
     const daemon = fakeManager(us, 'mptcpd');
     await waitFor('mptcpd to start', () => (daemon.pid && commOf(daemon.pid) === 'mptcpd' ? true : undefined));
     const w = await doctorJson('--netns', us);
-    expect(findingsOf(w.json, us).map((f) => f.code)).toEqual(['MPTCP007']);
+    expect(findingsOf(w.json, us).map((f) => f.code)).toEqual(['MPTCP007', 'MPTCP026']);
     daemon.kill('SIGKILL');
     expect([snapshot(off), snapshot(us)]).toEqual(before);
   });
 
-  it('rule 6: NetworkManager and mptcpd in one namespace is an error; next to a config that manages it, warnings', async () => {
+  it('rule 6: NetworkManager and mptcpd in one namespace is an error; next to a config that manages it, errors under conflicts: fail', async () => {
     const n = ns('dmgr');
     const emptyEtc = mkdtempSync(join(dir, 'etc-'));
     const nmProc = fakeManager(n, 'NetworkManager');
@@ -201,8 +201,9 @@ describe('doctor on live namespaces', () => {
     const withCfg = await doctorJson('-f', cfg, '--netns', n, '--etc-root', emptyEtc);
     expect(findingsOf(withCfg.json, n).map((f) => [f.severity, f.code, f.subject])).toEqual([
       ['error', 'MPTCP009', 'NetworkManager, mptcpd'],
-      ['warning', 'MPTCP010', 'mptcpd'],
-      ['warning', 'MPTCP010', 'NetworkManager'],
+      // conflicts: fail (the default): apply refuses and exits 1, so these are errors.
+      ['error', 'MPTCP010', 'mptcpd'],
+      ['error', 'MPTCP010', 'NetworkManager'],
     ]);
     nmProc.kill('SIGKILL');
     mdProc.kill('SIGKILL');

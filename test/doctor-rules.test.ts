@@ -156,16 +156,25 @@ describe('doctor rules (pure)', () => {
     expect(diagnoseNamespace(facts({}, { mptcp: { enabled: false } })).map((f) => [f.code, f.severity])).toEqual([['MPTCP006', 'error']]);
     const us = facts({}, { mptcp: { enabled: true, pathManager: 'userspace' } });
     expect(codes(us)).toEqual(['MPTCP007', 'MPTCP008']);
-    expect(codes({ ...us, managers: [mptcpd] })).toEqual(['MPTCP007']);
-    expect(codes({ ...us, live: { ...us.live, endpoints: [] }, managers: [mptcpd] })).toEqual([]);
+    // mptcpd running satisfies MPTCP008; that it runs is said once, as information (MPTCP026).
+    expect(codes({ ...us, managers: [mptcpd] })).toEqual(['MPTCP007', 'MPTCP026']);
+    expect(codes({ ...us, live: { ...us.live, endpoints: [] }, managers: [mptcpd] })).toEqual(['MPTCP026']);
   });
 
-  it('rule 6: NetworkManager and mptcpd together is an error; one of them next to a config is a warning', () => {
+  it("rule 6: NetworkManager and mptcpd together is an error; one of them next to a config is as severe as what apply does", () => {
     expect(diagnoseNamespace(facts({ managers: [nm, mptcpd] })).map((f) => [f.code, f.severity])).toEqual([['MPTCP009', 'error']]);
-    expect(codes(facts({ managers: [nm] }))).toEqual([]);
-    const withCfg = diagnoseNamespace(facts({ managers: [nm], desired: desired() }));
-    expect(withCfg.map((f) => [f.code, f.severity, f.subject])).toEqual([['MPTCP010', 'warning', 'NetworkManager']]);
+    // Without a config: one running manager is still said, as information.
+    const alone = diagnoseNamespace(facts({ managers: [nm] }));
+    expect(alone.map((f) => [f.code, f.severity, f.subject])).toEqual([['MPTCP026', 'info', 'NetworkManager']]);
+    expect(alone[0]!.message).toMatch(/refused under `conflicts: fail`/);
+    // With one: apply refuses under fail (exit 1: an error), warns under warn, says nothing under ignore.
+    const withCfg = diagnoseNamespace(facts({ managers: [nm], desired: desired({ conflicts: 'fail' }) }));
+    expect(withCfg.map((f) => [f.code, f.severity, f.subject])).toEqual([['MPTCP010', 'error', 'NetworkManager']]);
     expect(withCfg[0]!.fix).toBe('stop NM');
+    expect(diagnoseNamespace(facts({ managers: [nm], desired: desired({ conflicts: 'warn' }) })).map((f) => f.severity)).toEqual(['warning']);
+    expect(diagnoseNamespace(facts({ managers: [nm], desired: desired({ conflicts: 'ignore' }) })).map((f) => f.severity)).toEqual(['info']);
+    // A manager of endpoints next to a config of limits only: apply goes ahead, and so does doctor.
+    expect(codes(facts({ managers: [mptcpd], desired: desired({ endpoints: undefined, rpFilter: {} }) }))).toEqual([]);
     // Configuration of a stopped manager is not a running one.
     expect(codes(facts({ managers: [{ ...nm, active: false, kind: 'config' }], desired: desired() }))).toEqual([]);
   });

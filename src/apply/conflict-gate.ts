@@ -15,9 +15,11 @@ import {
   scanManagerProcesses,
   type ConflictRoots,
   type Decision,
+  type FightOptions,
   type ManagerConfigs,
   type ManagerProcess,
   type ProcScan,
+  type SuspendedKey,
 } from '../conflicts/index.js';
 import type { DesiredNamespace, LiveNamespace, NamespacePlan, Operation } from '../core/model.js';
 import { MaxAge } from '../core/max-age.js';
@@ -25,9 +27,25 @@ import type { NetnsIdentity } from '../kernel/netns.js';
 
 /**
  * What the gate decided for one namespace this pass: `block` (conflicts: fail
- * with an active manager) changes nothing; otherwise the conflicts are reported.
+ * with an active manager) changes nothing; otherwise the conflicts are reported
+ * and only the keys in `suspended` (a fight over them, inside its backoff) are
+ * left alone.
  */
-export type ConflictVerdict = Pick<Decision, 'block' | 'report' | 'conflicts' | 'message'>;
+export type ConflictVerdict = Pick<Decision, 'block' | 'report' | 'conflicts' | 'message'> & {
+  /** Keys in a fight (operationSubjects form) not to write in this pass. */
+  suspend?: ReadonlySet<string>;
+  /** Every key in a fight, with until-when (also those being tried again now). */
+  suspended?: SuspendedKey[];
+  /** The conflicts are as they were when last logged: say nothing again. */
+  unchanged?: boolean;
+  /** The conflicts reported earlier are gone: say so once. */
+  ended?: string;
+  /**
+   * Asked between writes: why the rest of the pass must not be written (a manager
+   * process started since the gate looked), or undefined to go on.
+   */
+  stopReason?: () => string | undefined;
+};
 
 export interface GateInput {
   netns: string;
@@ -63,8 +81,10 @@ export interface ConflictCheckerOptions extends ConflictRoots {
    * Default: for the checker's lifetime (a one-shot command).
    */
   evidenceMaxAgeMs?: number;
-  /** Record corrections and back off from fights (the daemon). */
+  /** Record corrections and suspend keys in a fight (the daemon). */
   detectFights?: boolean;
+  /** Thresholds and backoff of fight detection (defaults: FIGHT_DEFAULTS). */
+  fightOptions?: FightOptions;
   /** Configuration files that cannot be read are skipped, not an error (the daemon keeps running). */
   tolerateConfigErrors?: boolean;
   now?: () => number;
@@ -87,10 +107,12 @@ export class ConflictChecker {
   private readonly decisions = new Map<string, { desired: object; evidence: Evidence; dev: number; ino: number; livePm: string | undefined; procs: string; d: Decision }>();
 
   private readonly identities = new Map<string, { dev: number; ino: number }>();
+  /** What was last said about each namespace's conflicts (logged when it starts, changes or ends). */
+  private readonly said = new Map<string, string>();
 
   constructor(private readonly opts: ConflictCheckerOptions = {}) {
     this.maxAge = new MaxAge(opts.evidenceMaxAgeMs ?? Infinity);
-    this.fights = opts.detectFights ? new FightDetector() : undefined;
+    this.fights = opts.detectFights ? new FightDetector({ ...opts.fightOptions, ...(opts.now ? { now: opts.now } : {}) }) : undefined;
   }
 
   /** The /proc scan and manager configuration, read again once older than the max age. */
@@ -116,7 +138,6 @@ export class ConflictChecker {
     return this.loading;
   }
 
-  /** The fight detector allows writes to this namespace now. */
   /**
    * Fight records belong to one namespace, not to its name: one deleted and
    * created again under the same name starts with a clean slate. Called before
@@ -126,10 +147,6 @@ export class ConflictChecker {
     const seen = this.identities.get(netns);
     if (seen && (seen.dev !== id.dev || seen.ino !== id.ino)) this.forget(netns);
     this.identities.set(netns, { dev: id.dev, ino: id.ino });
-  }
-
-  mayApply(netns: string): boolean {
-    return this.fights?.mayApply(netns) ?? true;
   }
 
   /**
@@ -143,25 +160,69 @@ export class ConflictChecker {
     const id = target ?? netnsIdentitySync(isHost ? `${this.opts.procRoot ?? '/proc'}/thread-self/ns/net` : `/run/netns/${netns}`);
     const evidence = await this.load();
     this.noteIdentity(netns, id);
-    const fight = this.fights?.state(netns);
+    this.fights?.observe(netns, live);
+    const fight = this.fights?.isFighting(netns) ? this.fights.state(netns) : undefined;
     const livePm = live.mptcp.pathManager !== undefined ? String(live.mptcp.pathManager) : undefined;
     const running = this.opts.liveManagers?.managersIn(id);
+    // Only `fail` writes differently once a manager runs, so only there (and only when the pass has writes) a start stops the pass.
+    const stopReason = this.opts.liveManagers && desired.conflicts === 'fail' && input.plan.operations.length > 0 ? this.stopReason(id, running ?? []) : undefined;
     const procs = running ? running.map((p) => `${p.pid}:${p.comm}`).join(',') : '';
     const prev = this.decisions.get(netns);
+    let d: Decision;
     if (!fight?.fighting && prev?.desired === desired && prev.evidence === evidence && prev.dev === id.dev && prev.ino === id.ino && prev.livePm === livePm && prev.procs === procs) {
-      return prev.d;
+      d = prev.d;
+    } else {
+      const scan = running ? await this.withOwnConfig(running, evidence.scan) : evidence.scan;
+      const found = detectFromScan(scan, evidence.configs, {
+        target: id,
+        isHost,
+        ...(livePm !== undefined ? { livePathManager: livePm } : {}),
+        ...(desired.mptcp.pathManager !== undefined ? { desiredPathManager: desired.mptcp.pathManager } : {}),
+      });
+      d = decide(desired.conflicts, found, fight, { netns, scope: declaredScope(desired), ...(this.opts.now ? { now: this.opts.now() } : {}) });
+      if (fight?.fighting) this.decisions.delete(netns);
+      else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, procs, d });
     }
-    const scan = running ? await this.withOwnConfig(running, evidence.scan) : evidence.scan;
-    const found = detectFromScan(scan, evidence.configs, {
-      target: id,
-      isHost,
-      ...(livePm !== undefined ? { livePathManager: livePm } : {}),
-      ...(desired.mptcp.pathManager !== undefined ? { desiredPathManager: desired.mptcp.pathManager } : {}),
-    });
-    const d = decide(desired.conflicts, found, fight, { netns, scope: declaredScope(desired), ...(this.opts.now ? { now: this.opts.now() } : {}) });
-    if (fight?.fighting) this.decisions.delete(netns);
-    else this.decisions.set(netns, { desired, evidence, dev: id.dev, ino: id.ino, livePm, procs, d });
-    return d;
+    const noise = this.noise(netns, d, fight?.suspended ?? []);
+    // A quiet namespace (the common case) gets the reused decision itself: nothing to add, nothing allocated.
+    if (!fight?.fighting && !stopReason && noise.unchanged === undefined && noise.ended === undefined) return d;
+    return {
+      ...d,
+      ...noise,
+      ...(fight?.fighting ? { suspend: this.fights!.suspendedKeys(netns), suspended: fight.suspended } : {}),
+      ...(stopReason ? { stopReason } : {}),
+    };
+  }
+
+  /**
+   * A manager process exec'd after the gate looked (the exec events' generation
+   * moved) and now runs in this namespace: the pass must stop before its next
+   * write. Without exec events (the /proc scan fallback) the check before each
+   * pass is all there is.
+   */
+  private stopReason(id: NetnsIdentity, running: readonly ManagerProcess[]): () => string | undefined {
+    const live = this.opts.liveManagers!;
+    const before = new Set(running.map((p) => p.pid));
+    let seen = live.generation;
+    return () => {
+      if (live.generation === seen) return undefined;
+      seen = live.generation;
+      const started = live.managersIn(id).filter((p) => !before.has(p.pid));
+      return started.length > 0 ? `${started.map((p) => `${p.comm} (pid ${p.pid})`).join(', ')} started during the pass` : undefined;
+    };
+  }
+
+  /** Conflicts are logged when they start, change or end; a quiet resync repeats nothing. */
+  private noise(netns: string, d: Decision, suspended: readonly SuspendedKey[]): Pick<ConflictVerdict, 'unchanged' | 'ended'> {
+    const sig = d.conflicts.length === 0 ? '' : JSON.stringify([d.block, d.conflicts.map((c) => [c.manager, c.kind, c.pid, c.active, c.blocking, c.file]), suspended.map((s) => s.key)]);
+    const before = this.said.get(netns) ?? '';
+    if (sig === before) return sig === '' ? {} : { unchanged: true };
+    if (sig === '') {
+      this.said.delete(netns);
+      return { ended: `netns ${netns}: conflicts ended: nobody else is writing what this namespace's entry manages` };
+    }
+    this.said.set(netns, sig);
+    return {};
   }
 
   /** Live processes as a scan, each with the configuration under its own root (read once per process). */
@@ -182,25 +243,23 @@ export class ConflictChecker {
     return (input) => this.check(input, target);
   }
 
-  /** Feeds the fight detector with what a pass did. */
-  record(netns: string, applied: boolean, operations: readonly (Operation & { result?: string })[], manager?: string): void {
+  /** Feeds the fight detector with what a pass did: `held` are the operations of suspended keys, not written. */
+  record(netns: string, applied: boolean, operations: readonly (Operation & { result?: string })[], held: readonly Operation[] = [], manager?: string): void {
     if (!this.fights) return;
-    if (operations.length === 0) this.fights.recordConverged(netns);
-    else if (applied) {
-      const keys = operations.filter((o) => o.result === 'ok').map((o) => operationKey(o));
-      if (keys.length > 0) this.fights.recordCorrections(netns, keys, manager);
-    }
+    const ok = applied ? operations.filter((o) => o.result === 'ok') : [];
+    this.fights.record(netns, ok, held, manager);
   }
 
   /** Ends every fight and its backoff; true when there was any to end. */
   clearFights(): boolean {
-    const names = this.fights?.namespaces() ?? [];
-    for (const ns of names) this.forget(ns);
-    return names.length > 0;
+    const fighting = this.fights?.fighting() ?? [];
+    for (const ns of this.fights?.namespaces() ?? []) this.forget(ns);
+    return fighting.length > 0;
   }
 
   forget(netns: string): void {
     this.decisions.delete(netns);
+    this.said.delete(netns);
     this.fights?.reset(netns);
   }
 }

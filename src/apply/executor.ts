@@ -27,6 +27,11 @@ export interface ExecuteOptions {
    * between two operations.
    */
   beforeOperation?: ((op: Operation, index: number) => void | Promise<void>) | undefined;
+  /**
+   * Asked before each write (and before a queued batch goes out): a reason to
+   * write nothing more in this pass (a manager started meanwhile), or undefined.
+   */
+  stopReason?: (() => string | undefined) | undefined;
   onApplied?: (op: Operation) => void;
   onAlreadyDone?: (op: Operation) => void;
   onFailed?: (op: Operation, e: ErrorEntry) => void;
@@ -123,6 +128,34 @@ async function goneNow(writer: KernelWriter, id: number, ep: { address: string; 
   }
 }
 
+interface RunState {
+  writer: KernelWriter;
+  ops: readonly Operation[];
+  results: OpResult[];
+  errors: ErrorEntry[];
+  inGroup: ReadonlySet<number>;
+  opts: ExecuteOptions;
+}
+
+/** Operation `i` failed with `err`: a delete whose endpoint is gone anyway counts as done. */
+async function recordFailure(s: RunState, i: number, err: unknown): Promise<void> {
+  if (!(err instanceof Error)) throw err;
+  const r = s.results[i]!;
+  const o = s.ops[i]!;
+  const e = errorEntry(err, o);
+  if (o.op === 'delete' && (await goneNow(s.writer, o.id, o.endpoint))) {
+    r.result = 'ok';
+    r.note = `already gone: ${e.message}`;
+    s.opts.onAlreadyDone?.(o);
+    return;
+  }
+  r.result = 'failed';
+  r.error = e.message;
+  // A failed FLUSH shows on each of its deletes but is one error.
+  if (!s.inGroup.has(i) || !s.errors.some((x) => x.message === e.message)) s.errors.push(e);
+  s.opts.onFailed?.(o, e);
+}
+
 /**
  * Writes `ops` (planned from `live`); returns one result per operation and the
  * errors, in the planner's order. Never throws for a kernel error.
@@ -143,29 +176,23 @@ export async function executeOperations(
     results[i]!.result = 'ok';
     opts.onApplied?.(ops[i]!);
   };
-  const failed = async (i: number, err: unknown) => {
-    if (!(err instanceof Error)) throw err;
-    const r = results[i]!;
-    const o = ops[i]!;
-    const e = errorEntry(err, o);
-    if (o.op === 'delete' && (await goneNow(writer, o.id, o.endpoint))) {
-      r.result = 'ok';
-      r.note = `already gone: ${e.message}`;
-      opts.onAlreadyDone?.(o);
-      return;
-    }
-    r.result = 'failed';
-    r.error = e.message;
-    // A failed FLUSH shows on each of its deletes but is one error.
-    if (!inGroup.has(i) || !errors.some((x) => x.message === e.message)) errors.push(e);
-    opts.onFailed?.(o, e);
-  };
+  const failed = (i: number, err: unknown) => recordFailure({ writer, ops, results, errors, inGroup, opts }, i, err);
 
+  let stopped: string | undefined;
+  const mustStop = () => (stopped ??= opts.stopReason?.());
+  const notRun = (i: number) => {
+    results[i]!.result = 'skipped';
+    results[i]!.error = `not run: ${stopped}`;
+  };
   let batch: { i: number; write: KernelWrite }[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
     const run = batch;
     batch = [];
+    if (mustStop()) {
+      for (const b of run) for (const i of answered(b.i)) notRun(i);
+      return;
+    }
     let answers: KernelWriteResult[];
     try {
       answers = await writer.runBatch(run.map((b) => b.write));
@@ -203,6 +230,11 @@ export async function executeOperations(
       r.error = 'not run: stopping';
       continue;
     }
+    // Like a stop request, a manager's start lets the second half of a replace complete.
+    if (!depDone && mustStop()) {
+      notRun(i);
+      continue;
+    }
     if (dep >= 0 && !depDone) {
       r.result = 'skipped';
       r.error = `not run: it depends on operation ${dep + 1} (${describeOperation(ops[dep]!, 'short')}), which did not succeed`;
@@ -225,5 +257,6 @@ export async function executeOperations(
     }
   }
   await flush();
+  if (stopped) errors.push({ message: `netns ${writer.netns}: stopped before the next write: ${stopped}`, op: 'conflict-recheck', retryable: true });
   return { results, errors };
 }

@@ -10,9 +10,9 @@ import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
 import { describeOperation } from '../core/vocabulary.js';
-import type { Conflict } from '../conflicts/index.js';
+import { withoutSuspended, type Conflict, type SuspendedKey } from '../conflicts/index.js';
 import type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
-import { executeOperations, type OpResult } from './executor.js';
+import { dependencyOf, executeOperations, type OpResult } from './executor.js';
 import type { ConvergedPass, PassMemo } from './pass-memo.js';
 
 export type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
@@ -66,6 +66,10 @@ export interface ReconcileResult extends NamespaceResult {
   applied: boolean;
   /** Every difference verify found, first one also in firstDifference. */
   differences: string[];
+  /** Keys in a fight with someone else (left alone while their backoff lasts). */
+  suspended?: SuspendedKey[];
+  /** Operations of suspended keys: not written, not drift, not errors. */
+  held?: Operation[];
 }
 
 /** Reads only what the desired state declares, so a converged pass stays cheap. */
@@ -105,18 +109,31 @@ function holdKey(hold: LinkHold | undefined): string {
   return `${[...hold.withdrawn.keys()].sort().join(',')}|${[...hold.ids].map(([k, id]) => `${k}=${id}`).sort().join(',')}`;
 }
 
-/** Step 3: the conflict gate's verdict, written into the result and the log. */
-async function gateStep(gate: ConflictGate | undefined, desired: DesiredNamespace, live: LiveNamespace, plan: NamespacePlan, result: ReconcileResult, log: Logger | undefined): Promise<boolean> {
-  if (!gate) return false;
+/** Step 3: the conflict gate's verdict, written into the result and the log (when the conflicts start, change or end). */
+async function gateStep(gate: ConflictGate | undefined, desired: DesiredNamespace, live: LiveNamespace, plan: NamespacePlan, result: ReconcileResult, log: Logger | undefined): Promise<ConflictVerdict | undefined> {
+  if (!gate) return undefined;
   const verdict: ConflictVerdict = await gate({ netns: desired.netns, desired, live, plan });
   result.conflicts = verdict.conflicts;
   if (verdict.block) result.errors.push({ message: verdict.message, op: 'conflict' });
   else if (verdict.report && verdict.message) result.warnings.push(verdict.message);
-  if (verdict.report && verdict.message) {
+  if (verdict.report && verdict.message && !verdict.unchanged) {
     const managers = [...new Set(verdict.conflicts.map((c) => c.manager))];
-    (verdict.block ? log?.error : log?.warn)?.call(log, { managers, conflicts: verdict.conflicts.length }, verdict.message);
+    const suspended = verdict.suspended?.map((k) => k.key);
+    (verdict.block ? log?.error : log?.warn)?.call(log, { managers, conflicts: verdict.conflicts.length, ...(suspended?.length ? { suspended } : {}) }, verdict.message);
   }
-  return verdict.block;
+  if (verdict.ended) log?.info({}, verdict.ended);
+  if (verdict.suspended?.length) result.suspended = verdict.suspended;
+  return verdict;
+}
+
+/** The operations to write: those of keys in a fight are held back (reported, not written). */
+function unsuspended(ops: readonly Operation[], verdict: ConflictVerdict | undefined, result: ReconcileResult): readonly Operation[] {
+  if (!verdict?.suspend?.size) return ops;
+  const { run, held } = withoutSuspended(ops, verdict.suspend, (i) => dependencyOf(ops, i));
+  if (held.length === 0) return ops;
+  result.held = held;
+  result.operations = run.map((o) => ({ ...o }));
+  return run;
 }
 
 /** Step 5: judges the state after the writes; failures it shows to be harmless become notes. */
@@ -164,14 +181,16 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
     ...(plan.linkDown && { linkDown: plan.linkDown }),
   };
   // 3. gate
-  const blocked = await gateStep(opts.conflictGate, desired, live, plan, result, log);
+  const verdict = await gateStep(opts.conflictGate, desired, live, plan, result, log);
+  const blocked = verdict?.block === true;
+  const ops = unsuspended(plan.operations, verdict, result);
   // 4. execute
-  const ops = plan.operations;
   if (opts.mode === 'enforce' && !blocked) {
     result.applied = true;
     const done = await executeOperations(kernel, ops, live, {
       signal: opts.signal,
       beforeOperation: opts.beforeOperation,
+      stopReason: verdict?.stopReason,
       onApplied: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short'), reason: o.reason }, 'change applied'),
       onAlreadyDone: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short') }, 'already done by someone else'),
       onFailed: (o, e) => log?.warn({ op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed'),
@@ -184,7 +203,7 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
   const after = result.applied && ops.length > 0 ? await kernel.readLive(select) : live;
   const v = verifyStep(desired, after, hit, result, hold);
   result.converged = v.converged && !blocked && plan.errors.length === 0;
-  if (opts.memo && ops.length === 0 && plan.errors.length === 0 && v.converged) {
+  if (opts.memo && plan.operations.length === 0 && plan.errors.length === 0 && v.converged) {
     opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v, ...(heldBy && { holdKey: heldBy }) }, hit !== undefined);
   }
   if (result.applied) {

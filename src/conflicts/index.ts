@@ -3,10 +3,9 @@
 //
 // Per pass: scan = await scanManagerProcesses(); configs = await readManagerConfigs();
 // then per namespace: evidence = detectFromScan(...); decision = decide(policy, evidence, fights.state(netns), {netns, scope}).
-// After applying: fights.recordCorrections(netns, ops.map(operationKey)); after a pass with
-// nothing to do: fights.recordConverged(netns). A fight under `conflicts: fail` blocks until
-// the namespace converged for a whole window or the caller resets it (fights.reset on a
-// config reload), since a blocked namespace makes no corrections that could show peace.
+// Before planning: fights.observe(netns, live) (links and addresses: the environment);
+// after writing: fights.recordPass(netns, appliedOps, heldOps). A fight suspends only its
+// keys (fights.suspendedKeys) and never blocks a namespace; fights.reset ends it.
 // In a container, process detection needs the host's /proc (hostPID, or procRoot pointing
 // at a mount of it). A running manager's configuration is read through its own root
 // (<procRoot>/PID/root: its mount namespace); etcRoot serves the host namespace's

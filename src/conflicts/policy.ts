@@ -43,20 +43,22 @@ export function overlaps(e: ManagerEvidence, scope?: DeclaredScope): boolean {
 /** The fight as evidence; attributed to a detected active manager when there is one. */
 export function fightEvidence(fight: FightState, evidence: readonly ManagerEvidence[] = [], now?: number): ManagerEvidence | undefined {
   if (!fight.fighting) return undefined;
+  const t = now ?? Date.now();
   const known = evidence.find((e) => e.active && e.kind !== 'path-manager' && (e.managesEndpoints || e.managesRpFilter || e.managesLimits));
   const manager = fight.manager !== 'unknown' ? fight.manager : (known?.manager ?? 'unknown');
-  const keys = fight.contested.map((c) => `${c.key} (x${c.count})`).join(', ');
-  const until = fight.nextAllowedAt > (now ?? 0) ? `; backing off ${Math.round(fight.backoffMs / 1000)}s, until ${new Date(fight.nextAllowedAt).toISOString()}` : '';
-  const has = (prefix: string) => fight.contested.some((c) => c.key.startsWith(prefix));
+  const keys = fight.suspended
+    .map((s) => `${s.key} (repaired ${s.repairs}x; ${s.until > t ? `left alone for ${Math.round(s.backoffMs / 1000)}s, until ${new Date(s.until).toISOString()}` : 'enforced again, watched until our write holds'})`)
+    .join(', ');
+  const has = (prefix: string) => fight.suspended.some((c) => c.key.startsWith(prefix));
   return {
     manager,
     kind: 'fight',
     active: true,
     ...(known?.pid !== undefined && manager === known.manager ? { pid: known.pid } : {}),
-    detail: `someone keeps undoing our changes: the same change was needed again and again within the window: ${keys || '(no key repeated in the window any more)'}${until}`,
-    managesEndpoints: has('add ') || has('delete ') || has('set-flags '),
-    managesRpFilter: has('set-rp-filter '),
-    managesLimits: has('set-limits '),
+    detail: `someone keeps undoing our changes to: ${keys}; every other key is still enforced`,
+    managesEndpoints: has('endpoint '),
+    managesRpFilter: has('rp_filter '),
+    managesLimits: has('limit '),
     fix: manager === 'unknown' ? FIGHT_FIX : (known?.fix ?? FIGHT_FIX),
   };
 }
@@ -70,14 +72,13 @@ export interface Decision {
   conflicts: Conflict[];
   /** Human text: empty when there is nothing to say. */
   message: string;
-  /** A fight is backing off: do not apply before this time (ms). Only set when in the future. */
-  deferUntil?: number;
 }
 
 /**
- * fail: the namespace is not changed while an active conflict overlaps what the entry
- * manages; warn: changed and reported; ignore: changed quietly. Under warn and
- * ignore a fight still defers changes until its backoff ends (deferUntil).
+ * fail: the namespace is not changed while a manager process (or a path manager set
+ * by someone else) overlaps what the entry manages; warn: changed and reported;
+ * ignore: changed quietly. A fight never blocks a namespace: in every mode only
+ * its keys are suspended (by the caller, from the fight state), and it is reported.
  */
 export function decide(
   policy: ConflictPolicy,
@@ -95,9 +96,8 @@ export function decide(
     .map((e) => ({ ...e, ...(policy !== 'fail' ? { fix: withoutWarnHint(e.fix) } : {}), netns: ctx.netns, blocking: e.active && e.kind !== 'fight' }));
   const blocking = conflicts.filter((c) => c.blocking);
   // Only a manager found running (or a path manager someone else chose) blocks a
-  // whole namespace; a fight backs off writes in every mode instead (deferUntil).
+  // whole namespace; a fight suspends its own keys in every mode instead.
   const block = policy === 'fail' && blocking.length > 0;
-  const deferUntil = fight?.fighting && fight.nextAllowedAt > now ? fight.nextAllowedAt : undefined;
   const report = policy !== 'ignore' && conflicts.length > 0;
   let message = '';
   if (report) {
@@ -106,11 +106,11 @@ export function decide(
       : blocking.length > 0
         ? `netns ${ctx.netns}: changing despite ${managersOf(blocking)} (conflicts: warn)`
         : conflicts.some((c) => c.kind === 'fight')
-          ? `netns ${ctx.netns}: writes backing off: ${managersOf(conflicts.filter((c) => c.kind === 'fight'))} keeps undoing our changes`
+          ? `netns ${ctx.netns}: keys in a fight left alone: ${managersOf(conflicts.filter((c) => c.kind === 'fight'))} keeps undoing our changes`
           : `netns ${ctx.netns}: inactive managers that would conflict if started: ${managersOf(conflicts)}`;
     message = [head, ...conflicts.map((c) => indent(formatConflict(c)))].join('\n');
   }
-  return { block, report, conflicts, message, ...(deferUntil !== undefined && !block ? { deferUntil } : {}) };
+  return { block, report, conflicts, message };
 }
 
 function withoutWarnHint(fix: string): string {

@@ -132,7 +132,8 @@ function readinessOf(firstPassDone: boolean, config: ConfigSource, report: PassR
   for (const st of Object.values(report.snapshot(registry.desired.keys()))) {
     const why = failingReason(st);
     if (why) reasons.push(why);
-    if (st.lastResult === 'conflict') {
+    // Blocked by policy (a manager running under `conflicts: fail`); keys suspended by a fight are in the namespace's status.
+    if (st.errors.some((e) => e.op === 'conflict')) {
       const managers = [...new Set(st.conflicts.map((c) => c.manager))];
       blocked.push(`${st.netns}${managers.length ? ` (${managers.join(', ')})` : ''}`);
     }

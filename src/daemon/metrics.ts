@@ -63,6 +63,18 @@ export class DaemonMetrics {
     labelNames: ['netns'] as const,
     registers: [this.registry],
   });
+  readonly suspendedKeys = new Gauge({
+    name: 'mptcp_reconciler_suspended_keys',
+    help: 'Keys left alone in the namespace because someone keeps undoing our changes to them (a fight).',
+    labelNames: ['netns'] as const,
+    registers: [this.registry],
+  });
+  readonly suspensionBackoff = new Gauge({
+    name: 'mptcp_reconciler_suspension_backoff_seconds',
+    help: 'Longest current backoff of a key in a fight in the namespace (0 when none).',
+    labelNames: ['netns'] as const,
+    registers: [this.registry],
+  });
   readonly passDuration = new Histogram({
     name: 'mptcp_reconciler_pass_duration_seconds',
     help: 'Duration of one reconcile pass of one namespace (read, plan, apply, verify).',
@@ -108,9 +120,16 @@ export class DaemonMetrics {
     else this.conflictLabels.delete(netns);
   }
 
+  setSuspended(netns: string, keys: readonly { backoffMs: number }[]): void {
+    this.suspendedKeys.set({ netns }, keys.length);
+    this.suspensionBackoff.set({ netns }, Math.max(0, ...keys.map((k) => k.backoffMs)) / 1000);
+  }
+
   /** A namespace no longer managed: its per-namespace series go away. */
   forget(netns: string): void {
     this.converged.remove({ netns });
+    this.suspendedKeys.remove({ netns });
+    this.suspensionBackoff.remove({ netns });
     this.drift.remove({ netns });
     this.withdrawn.remove({ netns });
     this.setConflicts(netns, []);

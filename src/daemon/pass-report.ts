@@ -4,7 +4,7 @@
 // the log every few seconds.
 import type { LinkDownEndpoint, NamespaceResult, Operation } from '../core/model.js';
 import { describeOperation } from '../core/vocabulary.js';
-import { operationKey } from '../conflicts/fight.js';
+import { operationKey, type SuspendedKey } from '../conflicts/fight.js';
 import { errorFields } from '../log.js';
 import type { Logger as PassLogger } from '../apply/reconcile.js';
 import type { DaemonMetrics, PassResultLabel } from './metrics.js';
@@ -22,7 +22,21 @@ export interface ConflictFindingLike {
 export type PassResult = NamespaceResult & {
   conflicts?: ConflictFindingLike[];
   applied?: boolean;
+  /** Keys in a fight with someone else, and the operations held back for them. */
+  suspended?: SuspendedKey[];
+  held?: Operation[];
 };
+
+/** A key in a fight as /status shows it. */
+export interface SuspendedKeyStatus {
+  key: string;
+  change: string;
+  repairs: number;
+  since: string;
+  /** When its backoff ends: the first pass after it writes the key again. */
+  until: string;
+  backoffSeconds: number;
+}
 
 export interface NamespaceStatus {
   netns: string;
@@ -37,9 +51,11 @@ export interface NamespaceStatus {
   pending: NamespaceResult['pending'];
   errors: NamespaceResult['errors'];
   conflicts: ConflictFindingLike[];
+  /** Keys left alone because someone keeps undoing our changes to them; everything else is enforced. */
+  suspended: SuspendedKeyStatus[];
   firstDifference?: string;
   consecutiveFailures: number;
-  /** Passes in a row that ended in an error (conflicts and deferred passes are not failures). */
+  /** Passes in a row that ended in an error (blocked passes and suspended keys are not failures). */
   failedPasses: number;
   /** Declared endpoints held back because their interface lost carrier (linkDown: withdraw). */
   withdrawn: LinkDownEndpoint[];
@@ -74,19 +90,17 @@ export interface PassOutcomeReport {
   result: PassResult;
   /** What the pass threw instead of returning a result (the result then describes it). */
   crashed: unknown;
-  /** A fight is backing off: the pass was run in observe mode. */
-  deferred: boolean;
   seconds: number;
   retry: boolean;
   /** Failures before this one in a row (the scheduler's count). */
   failuresBefore: number;
 }
 
-export function passLabel(mode: Mode, r: PassResult, deferred: boolean): PassResultLabel {
-  if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
-  if (deferred && r.operations.length > 0) return 'conflict';
+export function passLabel(mode: Mode, r: PassResult): PassResultLabel {
+  // Blocked by policy, or stopped mid-pass because a manager started (the retry decides again).
+  if (r.errors.some((e) => e.op === 'conflict' || e.op === 'conflict-recheck')) return 'conflict';
   if (r.errors.length > 0) return 'error';
-  if (r.operations.length === 0) return 'converged';
+  if (r.operations.length === 0) return r.held?.length ? 'conflict' : 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
@@ -99,6 +113,8 @@ export class PassReport {
   private readonly statuses = new Map<string, NamespaceStatus>();
   /** The difference the last pass found and did not repair, per namespace. */
   private readonly lastDrift = new Map<string, string>();
+  /** What the last pass line of a namespace in conflict said: the same again is not worth a line. */
+  private readonly lastSaid = new Map<string, string>();
 
   constructor(
     private readonly mode: Mode,
@@ -109,7 +125,7 @@ export class PassReport {
   statusOf(ns: string): NamespaceStatus {
     let s = this.statuses.get(ns);
     if (!s) {
-      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], consecutiveFailures: 0, failedPasses: 0, withdrawn: [] };
+      s = { netns: ns, converged: false, passes: 0, pendingOperations: [], pending: [], errors: [], conflicts: [], suspended: [], consecutiveFailures: 0, failedPasses: 0, withdrawn: [] };
       this.statuses.set(ns, s);
     }
     return s;
@@ -118,26 +134,28 @@ export class PassReport {
   forget(ns: string): void {
     this.statuses.delete(ns);
     this.lastDrift.delete(ns);
+    this.lastSaid.delete(ns);
     this.metrics.forget(ns);
   }
 
   /** Records a finished pass in the metrics, the status and the log (through the pass's own logger). */
   record(p: PassOutcomeReport, plog: PassLogger): void {
     const { result, netns: ns } = p;
-    const label = passLabel(this.mode, result, p.deferred);
+    const label = passLabel(this.mode, result);
     const managers = activeManagers(result);
     const m = this.metrics;
     m.passes.inc({ result: label });
     m.passDuration.observe(p.seconds);
     m.converged.set({ netns: ns }, result.converged ? 1 : 0);
-    // A drift is counted once: a deferred or blocked pass sees the same difference
-    // again and again, and that is not new drift. After a pass that repaired it,
-    // the same difference coming back is new drift.
-    // Withdrawing the endpoints of a dead link, and restoring them, is the config at work, not drift.
+    // A drift is counted once: a blocked pass sees the same difference again and
+    // again, and that is not new drift. After a pass that repaired it, the same
+    // difference coming back is new drift. Held operations (keys in a fight) are
+    // not drift: they are reported as suspended. Withdrawing the endpoints of a
+    // dead link, and restoring them, is the config at work, not drift.
     const drifted = result.operations.filter((o) => o.linkDown === undefined);
     const sig = drifted.length > 0 ? drifted.map((o) => operationKey(o)).join('\n') : undefined;
     if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
-    const repaired = sig !== undefined && !p.deferred && label === 'changed';
+    const repaired = sig !== undefined && label === 'changed';
     if (sig === undefined || repaired) this.lastDrift.delete(ns);
     else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
@@ -146,6 +164,10 @@ export class PassReport {
     m.setConflicts(ns, managers);
     const withdrawn = (result.linkDown ?? []).filter((e) => e.state === 'withdrawn');
     m.withdrawn.set({ netns: ns }, withdrawn.length);
+    // Left alone now; a key whose backoff ended is being tried again (its fight shows in conflicts until a write holds).
+    const now = Date.now();
+    const suspended = (result.suspended ?? []).filter((k) => k.until > now);
+    m.setSuspended(ns, suspended);
 
     const st = this.statusOf(ns);
     st.passes++;
@@ -158,6 +180,14 @@ export class PassReport {
     st.errors = result.errors;
     st.conflicts = result.conflicts ?? [];
     st.withdrawn = withdrawn;
+    st.suspended = suspended.map((k) => ({
+      key: k.key,
+      change: k.change,
+      repairs: k.repairs,
+      since: new Date(k.since).toISOString(),
+      until: new Date(k.until).toISOString(),
+      backoffSeconds: k.backoffMs / 1000,
+    }));
     st.consecutiveFailures = p.retry ? p.failuresBefore + 1 : 0;
     st.failedPasses = label === 'error' ? st.failedPasses + 1 : 0;
     if (result.firstDifference !== undefined) st.firstDifference = result.firstDifference;
@@ -171,7 +201,9 @@ export class PassReport {
 
   private log(p: PassOutcomeReport, label: PassResultLabel, managers: string[], failures: number, plog: PassLogger): void {
     const { result } = p;
-    const quiet = p.crashed === undefined && label === 'converged' && p.reasons.every((r) => r === 'resync');
+    // A namespace in a steady conflict (blocked, or keys suspended) says so once, not every resync.
+    const said = label === 'conflict' ? this.conflictLine(p.netns, result, managers) : (this.lastSaid.delete(p.netns), false);
+    const quiet = p.crashed === undefined && ((label === 'converged' && p.reasons.every((r) => r === 'resync')) || said);
     if (quiet && !this.debugEnabled()) return;
     const line = {
       result: label,
@@ -183,13 +215,21 @@ export class PassReport {
       ...(result.errors.length ? { errors: result.errors.map((e) => e.message) } : {}),
       ...(result.firstDifference ? { firstDifference: result.firstDifference } : {}),
       ...(p.retry ? { failures } : {}),
-      ...(p.deferred ? { deferred: 'a fight with another manager is backing off' } : {}),
+      ...(result.suspended?.length ? { suspended: result.suspended.map((k) => k.key) } : {}),
       ...(managers.length ? { conflictsWith: managers } : {}),
     };
     if (p.crashed !== undefined) plog.error({ ...line, ...errorFields(p.crashed) }, 'pass failed');
-    else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
     else if (quiet) plog.debug(line, 'pass');
+    else if (label === 'error' || label === 'conflict') plog.warn(line, 'pass');
     else plog.info(line, 'pass');
+  }
+
+  /** True when this conflict pass says what the namespace's last one said. */
+  private conflictLine(ns: string, result: PassResult, managers: string[]): boolean {
+    const sig = JSON.stringify([managers, result.errors.map((e) => e.message), result.operations.map(operationKey), (result.held ?? []).map(operationKey)]);
+    if (this.lastSaid.get(ns) === sig) return true;
+    this.lastSaid.set(ns, sig);
+    return false;
   }
 
   /** Status of the managed namespaces, in their order. */

@@ -111,26 +111,21 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     const started = performance.now();
     let result: PassResult;
     let crashed: unknown;
-    let deferred = false;
-    let mode: Mode = o.mode;
     try {
       const h = o.registry.ensure(ns, () => o.eventHandlers(ns));
       if (!h) {
         o.registry.drop(ns, 'gone from /run/netns');
         return {};
       }
-      // A fight (someone keeps undoing us) backs off: the pass still reads and reports,
-      // but writes nothing. Judged after the handles are taken, so a namespace
-      // re-created under the same name is judged on its own record.
+      // Fight records follow the namespace, not its name: taken after the handles,
+      // so one re-created under the same name is judged on its own record.
       if (h.identity) o.conflicts?.noteIdentity(ns, h.identity);
-      deferred = o.conflicts !== undefined && o.mode === 'enforce' && !o.conflicts.mayApply(ns);
-      mode = deferred ? 'observe' : o.mode;
       const kernel = h.identity ? o.deps.openNamespace(ns, h.identity) : o.deps.openNamespace(ns);
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
       const caps = o.deps.capabilities?.(kernel);
       const linkHold = o.links?.holdFor(ns, h.identity, want, plog);
       result = await o.deps.reconcile(kernel, want, {
-        mode,
+        mode: o.mode,
         passId,
         logger: plog,
         signal: o.signal,
@@ -148,9 +143,9 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]
     if (!o.registry.desired.has(ns)) return {};
     // A link-down withdrawal or restoration corrects nobody: it is not part of a fight.
     const corrections = result.operations.filter((op) => op.linkDown === undefined);
-    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && mode === 'enforce', corrections, activeManagers(result)[0]);
+    if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && o.mode === 'enforce', corrections, result.held, activeManagers(result)[0]);
     const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
-    o.report.record({ netns: ns, passId, reasons, result, crashed, deferred, seconds, retry, failuresBefore: o.failures(ns) }, plog);
+    o.report.record({ netns: ns, passId, reasons, result, crashed, seconds, retry, failuresBefore: o.failures(ns) }, plog);
     o.passDone(ns);
     return { retry };
   };

@@ -2,6 +2,7 @@
 // names (the kernel's MPTCP path-manager documentation): each rule reads facts gathered by the shell and
 // returns findings; none does I/O, so each is unit-tested on plain objects.
 import type { ManagerEvidence } from '../conflicts/evidence.js';
+import { declaredScope, overlaps } from '../conflicts/policy.js';
 import { canonicalAddress } from '../core/address.js';
 import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
@@ -279,26 +280,42 @@ export function checkManagers(f: NamespaceFacts): Finding[] {
     );
   }
   if (f.desired) {
+    const policy = f.desired.conflicts;
+    const scope = declaredScope(f.desired);
     for (const m of [...nm, ...md]) {
-      if (!m.managesEndpoints && !m.managesRpFilter && !m.managesLimits) continue;
+      // The same test `apply` makes, so the severity says what `apply` does: refuse (exit 1), warn, or stay quiet.
+      if (!overlaps(m, scope)) continue;
       out.push(
         finding('manager-next-to-config', {
           netns: f.netns,
           subject: m.manager,
-          message: `${m.manager} runs here and changes what the config manages (${[
-            m.managesEndpoints ? 'endpoints' : '',
-            m.managesRpFilter ? 'rp_filter' : '',
-            m.managesLimits ? 'limits' : '',
-          ]
-            .filter(Boolean)
-            .join(', ')}): the reconciler ${f.desired.conflicts === 'fail' ? 'refuses to manage this namespace' : 'and it will fight'}`,
-          evidence: [managerEvidenceText(m), `config: conflicts: ${f.desired.conflicts}`],
+          message: `${m.manager} runs here and changes what the config manages (${managedKinds(m)}): ${
+            policy === 'fail' ? '`apply` refuses this namespace and exits 1, `watch` leaves it alone (conflicts: fail)' : policy === 'warn' ? '`apply` and `watch` change it anyway and warn (conflicts: warn)' : '`apply` and `watch` change it anyway (conflicts: ignore)'
+          }`,
+          evidence: [managerEvidenceText(m), `config: conflicts: ${policy}`],
           fix: m.fix,
+          severity: policy === 'fail' ? 'error' : policy === 'warn' ? 'warning' : 'info',
         }),
       );
     }
+  } else if (nm.length + md.length === 1) {
+    // Without a config nothing can be refused yet, but one manager alone is worth knowing before writing one.
+    const m = nm[0] ?? md[0]!;
+    out.push(
+      finding('manager-running', {
+        netns: f.netns,
+        subject: m.manager,
+        message: `${m.manager} runs here and manages ${managedKinds(m) || 'MPTCP state'}: a config entry for this namespace that declares them is refused under \`conflicts: fail\` (the default) and applied with a warning under \`warn\``,
+        evidence: [managerEvidenceText(m)],
+        fix: m.fix,
+      }),
+    );
   }
   return out;
+}
+
+function managedKinds(m: ManagerEvidence): string {
+  return [m.managesEndpoints ? 'endpoints' : '', m.managesRpFilter ? 'rp_filter' : '', m.managesLimits ? 'limits' : ''].filter(Boolean).join(', ');
 }
 
 /** Rule 7: endpoints whose address is on no interface, or whose dev is down or gone. */

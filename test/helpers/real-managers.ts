@@ -42,7 +42,7 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 
 function assertTestNamespace(netns: string): void {
   // A named namespace other than ours: a manager started here can only write there.
-  if (!/^mr[a-z0-9]+-[0-9a-f]+$/.test(netns)) throw new Error(`refusing to start a manager outside a test namespace: ${JSON.stringify(netns)}`);
+  if (!/^mr[a-zA-Z0-9]+-[0-9a-f]+$/.test(netns)) throw new Error(`refusing to start a manager outside a test namespace: ${JSON.stringify(netns)}`);
   const target = statSync(`/run/netns/${netns}`);
   const own = statSync('/proc/self/ns/net');
   if (target.ino === own.ino && target.dev === own.dev) throw new Error(`${netns} is the namespace the tests run in`);
