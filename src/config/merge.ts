@@ -119,6 +119,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
   let endpoints: Map<string, { ep: EndpointConfig; origin: Origin }> | undefined;
   let prune = true;
   let conflicts: DesiredNamespace['conflicts'] = 'fail';
+  let routes: Record<string, SourceRouteConfig> | undefined;
   for (const i of matchingEntries(config, node, netns)) {
     const entry = config.namespaces[i]!;
     entries.push(i);
@@ -136,6 +137,9 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
     }
     if (entry.prune !== undefined) prune = entry.prune;
     if (entry.conflicts !== undefined) conflicts = entry.conflicts;
+    // Per interface: a later entry's interface replaces the earlier one whole.
+    for (const [iface, r] of Object.entries(entry.sourceRouting ?? {})) (routes ??= {})[iface] = r;
+    if (entry.sourceRouting !== undefined) routes ??= {};
   }
   if (entries.length === 0) return undefined;
   const list = endpoints ? [...endpoints.values()] : undefined;
@@ -148,6 +152,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
       rpFilter: orderedRpFilter(rpFilter),
       prune,
       conflicts,
+      ...(routes && { sourceRouting: orderedSourceRouting(routes) }),
     },
     origins: list?.map((x) => x.origin) ?? [],
     entries,

@@ -9,6 +9,8 @@ import type {
   RpFilterName,
 } from './schema.js';
 import type { FlagName } from './flags.js';
+import type { SourceRouteConfig } from './schema-routing.js';
+import type { LiveRoute, LiveRule, RoutingOp, RoutingPlan } from './source-routing.js';
 
 /** Effective desired state of one concrete namespace on one node, after merging. */
 export interface DesiredNamespace {
@@ -22,6 +24,12 @@ export interface DesiredNamespace {
   rpFilter: Record<string, RpFilterName>;
   prune: boolean;
   conflicts: ConflictPolicy;
+  /**
+   * Interface -> its table (merged `sourceRouting`); undefined when no entry
+   * declares the key. Then only routes and rules the tool created earlier are
+   * looked for, and removed.
+   */
+  sourceRouting?: Record<string, SourceRouteConfig>;
 }
 
 export type Family = 4 | 6;
@@ -74,6 +82,13 @@ export interface LiveNamespace {
   rpFilter: Record<string, number>;
   links: LiveLink[];
   addresses: LiveAddress[];
+  /**
+   * Read only for source routing (LiveSelection.routing): routes of the declared
+   * tables plus every route with the tool's protocol, and every rule. Undefined:
+   * not read (then no routing is planned).
+   */
+  routes?: LiveRoute[];
+  rules?: LiveRule[];
 }
 
 /** An endpoint as sent to ADD_ADDR, or as identified for DEL/SET_FLAGS. */
@@ -143,7 +158,12 @@ export interface NamespacePlan {
   pending: Pending[];
   /** Problems found while planning that make convergence impossible (e.g. more than 8 endpoints). */
   errors: string[];
+  /** Route and rule writes (source routing); absent when routing was not read. */
+  routing?: RoutingPlan;
 }
+
+/** A routing write with its outcome, in the order it runs (before, then after the endpoint writes). */
+export type RoutingOpResult = RoutingOp & { when: 'before' | 'after'; result?: 'ok' | 'failed' | 'skipped'; error?: string };
 
 /** Outcome of plan/apply for one namespace: the shape of `-o json`. */
 export interface NamespaceResult {

@@ -26,7 +26,10 @@ import { type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
 import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
 import type { KernelWrite, KernelWriteResult } from './api.js';
-import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP } from './uapi.js';
+import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP, RTNLGRP_ROUTING } from './uapi.js';
+import { dumpRoutes, dumpRules, runRoutingOps } from './route-rules.js';
+import { RTPROT_RECONCILER, type LiveRoute, type LiveRule, type RoutingOp } from '../core/source-routing.js';
+import type { RtnlEvent } from './events.js';
 
 
 class KernelNamespace implements NamespaceKernel {
@@ -52,6 +55,17 @@ class KernelNamespace implements NamespaceKernel {
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
   private rpCache: { key: string; values: Record<string, number> } | undefined;
+  // Source routing. Routes and rules are kept like links, but only while the
+  // feed has joined the route and rule groups (it does at the first routing
+  // read); `routingTables` filters route notifications down to the tables read
+  // and the tool's own routes. `owned`: whether this namespace may hold routes
+  // or rules the tool created ('none' once a read found none and nothing was
+  // written since), so a namespace without `sourceRouting` costs nothing after
+  // its first pass.
+  private routingCache: { key: string; routes: LiveRoute[]; rules: LiveRule[] } | undefined;
+  private routingTables = new Set<number>();
+  private routingJoined = false;
+  private owned: 'unknown' | 'none' | 'some' = 'unknown';
   // Bumped at each re-dump: a read's fingerprint holds it in place of the link and address bytes.
   private linkGen = 0;
   private fam: GenlFamily | undefined;
@@ -126,7 +140,9 @@ class KernelNamespace implements NamespaceKernel {
       this.feedSaw = true;
     };
     const sock = openEventSocket(this.netns, (fn) => this.enter(fn), {
-      onEvents: (events) => {
+      onEvents: (all) => {
+        const events = all.filter((e) => this.concerns(e));
+        if (events.length === 0) return;
         saw();
         handlers.onEvents(events);
       },
@@ -140,6 +156,7 @@ class KernelNamespace implements NamespaceKernel {
       },
     });
     this.feed = sock;
+    this.routingJoined = false;
     this.linkWatch?.close();
     this.linkWatch = undefined;
     // Nothing kept from before the subscription can be vouched for.
@@ -153,6 +170,12 @@ class KernelNamespace implements NamespaceKernel {
         this.dropWatched();
       },
     };
+  }
+
+  /** Route notifications matter only for the tables source routing reads and for the tool's own routes. */
+  private concerns(e: RtnlEvent): boolean {
+    if (e.kind !== 'newroute' && e.kind !== 'delroute') return true;
+    return e.protocol === RTPROT_RECONCILER || (e.table !== undefined && this.routingTables.has(e.table));
   }
 
   /** Drops what the kept lists and values say when a notification (or a lost one) came since the last drain. */
@@ -180,6 +203,42 @@ class KernelNamespace implements NamespaceKernel {
     this.linkCache = undefined;
     this.addrCache = undefined;
     this.rpCache = undefined;
+    this.routingCache = undefined;
+  }
+
+  async runRouting(ops: readonly RoutingOp[]): Promise<KernelWriteResult[]> {
+    if (ops.length === 0) return [];
+    const results = runRoutingOps(this.rtnl(), ops);
+    // Our own writes: the notification would tell too, but the verify read comes first.
+    this.routingCache = undefined;
+    if (ops.some((o) => o.op.startsWith('add'))) this.owned = 'some';
+    return results;
+  }
+
+  /**
+   * Rules, and routes of `tables` plus the tool's own; for 'owned', only while
+   * the tool may have something here. Synchronous: called inside the namespace.
+   */
+  private readRouting(select: NonNullable<LiveSelection['routing']>): { routes: LiveRoute[]; rules: LiveRule[] } | undefined {
+    if (select === 'owned' && this.owned === 'none') return undefined;
+    const tables = select === 'owned' ? [] : [...select.tables].sort((a, b) => a - b);
+    const key = select === 'owned' ? 'owned' : tables.join(',');
+    if (this.feed && !this.routingJoined && select !== 'owned') {
+      this.feed.join?.(Object.values(RTNLGRP_ROUTING));
+      this.routingJoined = true;
+      this.routingCache = undefined;
+    }
+    this.routingTables = new Set(tables);
+    if (this.routingJoined && this.routingCache?.key === key) return { routes: this.routingCache.routes.map((r) => ({ ...r })), rules: this.routingCache.rules.map((r) => ({ ...r })) };
+    const rules = dumpRules(this.rtnl());
+    const ownRule = rules.some((r) => r.protocol === RTPROT_RECONCILER);
+    // Without a declared table, an own route without an own rule is not looked for: the rule dump alone is a few messages.
+    const routes = select !== 'owned' || ownRule || this.owned === 'some' ? dumpRoutes(this.rtnl(), new Set(tables)) : [];
+    const mine = ownRule || routes.some((r) => r.protocol === RTPROT_RECONCILER);
+    this.owned = mine ? 'some' : 'none';
+    if (select === 'owned' && !mine) return undefined;
+    if (this.routingJoined) this.routingCache = { key, routes: routes.map((r) => ({ ...r })), rules: rules.map((r) => ({ ...r })) };
+    return { routes, rules };
   }
 
 
@@ -305,6 +364,15 @@ class KernelNamespace implements NamespaceKernel {
     if (fp && rpNames) {
       fp.u32(5);
       for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
+    }
+    if (select.routing) {
+      const r = this.readRouting(select.routing);
+      if (r) {
+        live.routes = r.routes;
+        live.rules = r.rules;
+      }
+      // Decoded already (few messages); their text stands for their bytes.
+      fp?.u32(6).str(r ? JSON.stringify(r) : '');
     }
     if (fp) {
       if (fp.equals(since)) return undefined;
