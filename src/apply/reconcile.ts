@@ -5,7 +5,7 @@
 // is harmless exactly when the re-read state verifies, so no error code is
 // special-cased here.
 import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
-import type { DesiredNamespace, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LiveNamespace, NamespacePlan, NamespaceResult, Operation, RoutingOpResult } from '../core/model.js';
 import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
@@ -14,6 +14,8 @@ import type { Conflict } from '../conflicts/index.js';
 import type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 import { executeOperations, type OpResult } from './executor.js';
 import type { ConvergedPass, PassMemo } from './pass-memo.js';
+import { addressesWithoutRule, routingResults, runRoutingPhase } from './routing-step.js';
+import { canonicalAddress } from '../core/address.js';
 
 export type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 export { dependencyOf, type OpResult } from './executor.js';
@@ -60,6 +62,8 @@ export interface ReconcileResult extends NamespaceResult {
   applied: boolean;
   /** Every difference verify found, first one also in firstDifference. */
   differences: string[];
+  /** Source routing writes (routes and rules), in run order; empty when there are none. */
+  routing: RoutingOpResult[];
 }
 
 /** Reads only what the desired state declares, so a converged pass stays cheap. */
@@ -79,7 +83,19 @@ export function liveSelection(desired: DesiredNamespace): LiveSelection {
     addresses: (eps ?? []).some((e) => e.dev !== undefined && e.address === undefined),
     mptcp: mptcpKeys.length > 0 ? mptcpKeys : false,
     rpFilter: rpIfaces.length > 0 ? rpIfaces : false,
+    ...routingSelection(desired),
   };
+}
+
+/**
+ * Source routing needs the interfaces, their addresses and the endpoints, with
+ * the rules and the declared tables; without the key only what the tool may
+ * have created before is looked for (nothing, once a read found none).
+ */
+function routingSelection(desired: DesiredNamespace): LiveSelection {
+  const sr = desired.sourceRouting;
+  if (sr === undefined) return { routing: 'owned' };
+  return { links: true, addresses: true, endpoints: true, routing: { tables: Object.values(sr).map((r) => r.table) } };
 }
 
 /** Step 1: the live state, or the memo's when the kernel's bytes are those of the last converged pass. */
@@ -119,6 +135,12 @@ function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: Conver
       o.note = `already as desired after: ${o.error}`;
       delete o.error;
     }
+    for (const o of result.routing) {
+      if (o.result !== 'failed') continue;
+      opErrors.add(o.error);
+      o.result = 'ok';
+      delete o.error;
+    }
     result.errors = result.errors.filter((e) => !opErrors.has(e.message));
   }
   return v;
@@ -143,35 +165,42 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
     warnings: [],
     applied: false,
     differences: [],
+    routing: routingResults(plan.routing),
   };
   // 3. gate
   const blocked = await gateStep(opts.conflictGate, desired, live, plan, result, log);
   // 4. execute
   const ops = plan.operations;
+  const writes = ops.length + result.routing.length;
   if (opts.mode === 'enforce' && !blocked) {
     result.applied = true;
+    // A join must never leave before its table and rule exist.
+    result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'before', log)));
+    const noRule = addressesWithoutRule(result.routing);
     const done = await executeOperations(kernel, ops, live, {
       signal: opts.signal,
       beforeOperation: opts.beforeOperation,
+      refuse: (o) => (o.op === 'add' && noRule.has(canonicalAddress(o.endpoint.address)) ? `not run: the rule from ${o.endpoint.address} it needs failed` : undefined),
       onApplied: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short'), reason: o.reason }, 'change applied'),
       onAlreadyDone: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short') }, 'already done by someone else'),
       onFailed: (o, e) => log?.warn({ op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed'),
     });
     result.operations = done.results;
     result.errors.push(...done.errors);
-  } else if (blocked) for (const o of result.operations) o.result = 'skipped';
+    result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'after', log)));
+  } else if (blocked) for (const o of [...result.operations, ...result.routing]) o.result = 'skipped';
   // 5. verify. A pass that wrote nothing judges the state it read: a re-read would
   // only repeat it (it doubled the cost of a converged pass, the daemon's common case).
-  const after = result.applied && ops.length > 0 ? await kernel.readLive(select) : live;
+  const after = result.applied && writes > 0 ? await kernel.readLive(select) : live;
   const v = verifyStep(desired, after, hit, result);
   result.converged = v.converged && !blocked && plan.errors.length === 0;
-  if (opts.memo && ops.length === 0 && plan.errors.length === 0 && v.converged) {
+  if (opts.memo && writes === 0 && plan.errors.length === 0 && v.converged) {
     opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v }, hit !== undefined);
   }
   if (result.applied) {
-    const failed = result.operations.filter((o) => o.result === 'failed').length;
-    log?.info({ changes: ops.length, failed, converged: result.converged, firstDifference: result.firstDifference }, 'pass done');
-  } else log?.info({ mode: opts.mode, drift: ops.length, converged: result.converged }, 'pass planned');
+    const failed = [...result.operations, ...result.routing].filter((o) => o.result === 'failed').length;
+    log?.info({ changes: writes, failed, converged: result.converged, firstDifference: result.firstDifference }, 'pass done');
+  } else log?.info({ mode: opts.mode, drift: writes, converged: result.converged }, 'pass planned');
   return result;
 }
 
@@ -201,6 +230,7 @@ export function emptyResult(netns: string, message: string, extra: Partial<Recon
     warnings: [],
     applied: false,
     differences: [],
+    routing: [],
     ...extra,
   };
 }

@@ -7,6 +7,7 @@ import { MAX_ENDPOINTS, RP_FILTER_VALUES, SYSCTL_ORDER } from './vocabulary.js';
 import { endpointKey } from './address.js';
 import { endpointLabel, resolveEndpoints, type ResolvedEndpoint } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
+import { planRouting } from './source-routing.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
@@ -452,5 +453,9 @@ export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, ca
   limitsOps(desired, live, operations);
   endpointOps(desired, live, operations, pending, errors, caps);
   rpFilterOps(desired, live, operations, pending);
-  return { netns: desired.netns, operations, pending, errors };
+  const routing = planRouting(desired, live);
+  if (!routing) return { netns: desired.netns, operations, pending, errors };
+  pending.push(...routing.pending);
+  errors.push(...routing.errors);
+  return { netns: desired.netns, operations, pending, errors, routing };
 }
