@@ -284,7 +284,8 @@ class KernelNamespace implements NamespaceKernel {
 
   /** With `fp`: fingerprints the read, and returns undefined (nothing decoded) when it equals `since`. */
   private readLiveSync(select: LiveSelection, fp?: FingerprintBuilder, since?: LiveFingerprint): LiveNamespace | undefined {
-    const all = Object.keys(select).length === 0;
+    // Routing is never part of "everything": a caller asks for it by name.
+    const all = Object.keys(select).every((k) => k === 'routing');
     const want = (v: unknown) => (all ? true : v !== undefined && v !== false);
     const live: LiveNamespace = {
       netns: this.netns,

@@ -40,7 +40,7 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   try {
     for (const name of names) {
       try {
-        lives.push(await openNamespace(name).readLive());
+        lives.push(await openNamespace(name).readLive({ routing: 'owned' }));
         caps.push(probeCapabilities(name));
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
