@@ -44,6 +44,7 @@ export const RULES = {
   'netns-unreadable': { code: 'MPTCP023', severity: 'error' },
   'add-addr-ignored': { code: 'MPTCP024', severity: 'error' },
   'kernel-lacks-feature': { code: 'MPTCP025', severity: 'error' },
+  'endpoint-no-route-out': { code: 'MPTCP026', severity: 'warning' },
 } as const satisfies Record<string, { code: string; severity: Severity }>;
 
 export type RuleName = keyof typeof RULES;

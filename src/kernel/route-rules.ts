@@ -9,8 +9,9 @@ import { RTPROT_RECONCILER } from '../core/source-routing.js';
 import type { LiveRoute, LiveRule, RouteSpec, RoutingOp, RuleSpec } from '../core/source-routing.js';
 import type { KernelError, KernelWriteResult } from './api.js';
 import { AF_INET, AF_INET6, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './mptcp-codec.js';
-import { forEachAttr, nextSeq, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NlWriter } from './nlsock.js';
-import type { NlRequest, NlSocket } from './nlsock.js';
+import { forEachAttr, NETLINK_ROUTE, nextSeq, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NlSocket, NlWriter } from './nlsock.js';
+import { withNetns } from './netns.js';
+import type { NlRequest } from './nlsock.js';
 
 const RTM_NEWROUTE = 24;
 const RTM_DELROUTE = 25;
@@ -178,6 +179,18 @@ export function dumpRules(sock: NlSocket): LiveRule[] {
     runOne(sock, w, req);
   }
   return out;
+}
+
+/** The rules of namespace `netns` on a socket of its own (doctor: no cached handle). */
+export function readRules(netns: string): LiveRule[] {
+  return withNetns(netns, () => {
+    const sock = new NlSocket(NETLINK_ROUTE, netns);
+    try {
+      return dumpRules(sock);
+    } finally {
+      sock.close();
+    }
+  });
 }
 
 function routeText(r: RouteSpec | LiveRoute): string {
