@@ -49,7 +49,7 @@ function client(): string {
 const entry = (ns: string, routing: string[]) =>
   ['version: 1', 'namespaces:', `  - netns: ${ns}`, '    endpoints:', '      - dev: c2', '        flags: [subflow]', '    sourceRouting:', ...routing, ''].join('\n');
 
-const state = (ns: string) => [ip('-n', ns, 'rule', 'show'), ip('-n', ns, 'route', 'show', 'table', 'all'), ip('-n', ns, 'mptcp', 'endpoint', 'show')].join('\n');
+const state = (ns: string) => [ip('-n', ns, 'rule', 'show'), ip('-n', ns, '-4', 'route', 'show', 'table', 'all'), ip('-n', ns, '-6', 'rule', 'show'), ip('-n', ns, 'mptcp', 'endpoint', 'show')].join('\n');
 
 describe('source routing on the command line', () => {
   it('validate refuses a reserved table and a table shared by two interfaces, with file:line:column', async () => {

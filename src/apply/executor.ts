@@ -27,8 +27,6 @@ export interface ExecuteOptions {
    * between two operations.
    */
   beforeOperation?: ((op: Operation, index: number) => void | Promise<void>) | undefined;
-  /** Why an operation must not run at all (e.g. the source rule its endpoint needs is missing), or undefined. */
-  refuse?: ((op: Operation) => string | undefined) | undefined;
   onApplied?: (op: Operation) => void;
   onAlreadyDone?: (op: Operation) => void;
   onFailed?: (op: Operation, e: ErrorEntry) => void;
@@ -203,12 +201,6 @@ export async function executeOperations(
     if (opts.signal?.aborted && !depDone) {
       r.result = 'skipped';
       r.error = 'not run: stopping';
-      continue;
-    }
-    const refused = opts.refuse?.(ops[i]!);
-    if (refused !== undefined) {
-      r.result = 'skipped';
-      r.error = refused;
       continue;
     }
     if (dep >= 0 && !depDone) {

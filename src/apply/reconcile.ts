@@ -14,8 +14,7 @@ import type { Conflict } from '../conflicts/index.js';
 import type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 import { executeOperations, type OpResult } from './executor.js';
 import type { ConvergedPass, PassMemo } from './pass-memo.js';
-import { addressesWithoutRule, routingResults, runRoutingPhase } from './routing-step.js';
-import { canonicalAddress } from '../core/address.js';
+import { refuseWithoutRule, routingResults, runRoutingPhase } from './routing-step.js';
 
 export type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 export { dependencyOf, type OpResult } from './executor.js';
@@ -176,16 +175,15 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
     result.applied = true;
     // A join must never leave before its table and rule exist.
     result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'before', log)));
-    const noRule = addressesWithoutRule(result.routing);
-    const done = await executeOperations(kernel, ops, live, {
+    const refused = refuseWithoutRule(ops, result.routing);
+    const done = await executeOperations(kernel, refused.run, live, {
       signal: opts.signal,
       beforeOperation: opts.beforeOperation,
-      refuse: (o) => (o.op === 'add' && noRule.has(canonicalAddress(o.endpoint.address)) ? `not run: the rule from ${o.endpoint.address} it needs failed` : undefined),
       onApplied: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short'), reason: o.reason }, 'change applied'),
       onAlreadyDone: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short') }, 'already done by someone else'),
       onFailed: (o, e) => log?.warn({ op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed'),
     });
-    result.operations = done.results;
+    result.operations = refused.merge(done.results);
     result.errors.push(...done.errors);
     result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'after', log)));
   } else if (blocked) for (const o of [...result.operations, ...result.routing]) o.result = 'skipped';

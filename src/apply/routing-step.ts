@@ -4,10 +4,10 @@
 // whose rule could not be added is not added either, since its first join
 // would leave by the wrong interface and be dropped by a filtering gateway.
 import { KernelError, type KernelWriter } from '../kernel/api.js';
-import type { RoutingOpResult } from '../core/model.js';
+import type { Operation, RoutingOpResult } from '../core/model.js';
 import { canonicalAddress } from '../core/address.js';
 import { describeRoutingOp, type RoutingOp, type RoutingPlan } from '../core/source-routing.js';
-import type { ErrorEntry } from './executor.js';
+import type { ErrorEntry, OpResult } from './executor.js';
 import type { Logger } from './reconcile.js';
 
 /** The plan's routing writes in run order, each marked with its phase. */
@@ -67,4 +67,21 @@ export function addressesWithoutRule(results: readonly RoutingOpResult[]): Set<s
   const out = new Set<string>();
   for (const r of results) if (r.op === 'add-rule' && r.result === 'failed') out.add(canonicalAddress(r.rule.src));
   return out;
+}
+
+/**
+ * The endpoint operations split into those to run and those refused (an add
+ * whose source rule failed); `merge` puts the executor's results back in plan
+ * order with the refused ones skipped.
+ */
+export function refuseWithoutRule(ops: readonly Operation[], routing: readonly RoutingOpResult[]): { run: Operation[]; merge(done: OpResult[]): OpResult[] } {
+  const noRule = addressesWithoutRule(routing);
+  const why = ops.map((o) => (o.op === 'add' && noRule.has(canonicalAddress(o.endpoint.address)) ? `not run: the rule from ${o.endpoint.address} it needs failed` : undefined));
+  return {
+    run: ops.filter((_, i) => why[i] === undefined),
+    merge(done) {
+      let k = 0;
+      return ops.map((o, i) => (why[i] === undefined ? done[k++]! : { ...o, result: 'skipped', error: why[i]! }));
+    },
+  };
 }

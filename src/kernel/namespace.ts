@@ -215,6 +215,16 @@ class KernelNamespace implements NamespaceKernel {
     return results;
   }
 
+  private routingInto(live: LiveNamespace, select: NonNullable<LiveSelection['routing']>, fp: FingerprintBuilder | undefined): void {
+    const r = this.readRouting(select);
+    if (r) {
+      live.routes = r.routes;
+      live.rules = r.rules;
+    }
+    // Decoded already (a few messages); their text stands for their bytes.
+    fp?.u32(6).str(r ? JSON.stringify(r) : '');
+  }
+
   /**
    * Rules, and routes of `tables` plus the tool's own; for 'owned', only while
    * the tool may have something here. Synchronous: called inside the namespace.
@@ -366,15 +376,7 @@ class KernelNamespace implements NamespaceKernel {
       fp.u32(5);
       for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
     }
-    if (select.routing) {
-      const r = this.readRouting(select.routing);
-      if (r) {
-        live.routes = r.routes;
-        live.rules = r.rules;
-      }
-      // Decoded already (few messages); their text stands for their bytes.
-      fp?.u32(6).str(r ? JSON.stringify(r) : '');
-    }
+    if (select.routing) this.routingInto(live, select.routing, fp);
     if (fp) {
       if (fp.equals(since)) return undefined;
       fp.decodeAll();
