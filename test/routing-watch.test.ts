@@ -6,7 +6,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { ip, requireRoot } from './helpers/netns.js';
-import { daemonTestScope, eventually } from './helpers/daemon.js';
+import { daemonTestScope, eventually, metrics, metricValue } from './helpers/daemon.js';
 
 requireRoot();
 const scope = daemonTestScope('rtA');
@@ -50,11 +50,13 @@ const table = (ns: string, t: number) => ip('-n', ns, 'route', 'show', 'table', 
 describe('source routing under watch', () => {
   it('repairs a route and a rule deleted by hand, and follows addresses of a listed interface', async () => {
     const ns = client();
-    await scope.start(scope.configFile(config(ns, true)));
+    const d = await scope.start(scope.configFile(config(ns, true)));
     await eventually('table 102 and both rules', () => /default via 203\.0\.113\.1 dev c2 proto 213/.test(table(ns, 102)) && /from 198\.51\.100\.2 lookup 101 proto 213/.test(rules(ns)) && /from 203\.0\.113\.2 lookup 102 proto 213/.test(rules(ns)));
 
     ip('-n', ns, 'route', 'del', 'default', 'table', '102');
     await eventually('the default route of table 102 back', () => /default via 203\.0\.113\.1 dev c2 proto 213/.test(table(ns, 102)));
+    // Four routes at start and the repair: routing writes count as operations like endpoint writes.
+    expect(metricValue(await metrics(d.url), 'mptcp_reconciler_operations_total', { op: 'add-route' })).toBeGreaterThanOrEqual(5);
     ip('-n', ns, 'rule', 'del', 'from', '198.51.100.2', 'lookup', '101');
     await eventually('the rule of 198.51.100.2 back', () => /from 198\.51\.100\.2 lookup 101 proto 213/.test(rules(ns)));
 

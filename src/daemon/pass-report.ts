@@ -22,7 +22,12 @@ export interface ConflictFindingLike {
 export type PassResult = NamespaceResult & {
   conflicts?: ConflictFindingLike[];
   applied?: boolean;
+  /** Source routing writes (routes and rules), beside the endpoint operations. */
+  routing?: { op: string; result?: string }[];
 };
+
+/** Every write a pass planned: endpoint operations and routing writes. */
+const writesOf = (r: PassResult) => r.operations.length + (r.routing?.length ?? 0);
 
 export interface NamespaceStatus {
   netns: string;
@@ -82,9 +87,9 @@ export interface PassOutcomeReport {
 
 export function passLabel(mode: Mode, r: PassResult, deferred: boolean): PassResultLabel {
   if (r.errors.some((e) => e.op === 'conflict')) return 'conflict';
-  if (deferred && r.operations.length > 0) return 'conflict';
+  if (deferred && writesOf(r) > 0) return 'conflict';
   if (r.errors.length > 0) return 'error';
-  if (r.operations.length === 0) return 'converged';
+  if (writesOf(r) === 0) return 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
@@ -131,13 +136,14 @@ export class PassReport {
     // A drift is counted once: a deferred or blocked pass sees the same difference
     // again and again, and that is not new drift. After a pass that repaired it,
     // the same difference coming back is new drift.
-    const sig = result.operations.length > 0 ? result.operations.map((o) => operationKey(o)).join('\n') : undefined;
+    const routingSig = (result.routing ?? []).map((o) => JSON.stringify({ ...o, result: undefined, error: undefined }));
+    const sig = writesOf(result) > 0 ? [...result.operations.map((o) => operationKey(o)), ...routingSig].join('\n') : undefined;
     if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
     const repaired = sig !== undefined && !p.deferred && label === 'changed';
     if (sig === undefined || repaired) this.lastDrift.delete(ns);
     else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
-      for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
+      for (const o of [...result.operations, ...(result.routing ?? [])]) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
     m.setConflicts(ns, managers);
 
@@ -169,7 +175,7 @@ export class PassReport {
     const line = {
       result: label,
       reasons: p.reasons,
-      operations: result.operations.length,
+      operations: writesOf(result),
       converged: result.converged,
       durationMs: Math.round(p.seconds * 1e4) / 10,
       ...(result.pending.length ? { pending: result.pending.map((x) => `${x.what}: ${x.reason}`) } : {}),
