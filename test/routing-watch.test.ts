@@ -7,6 +7,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { ip, requireRoot } from './helpers/netns.js';
 import { daemonTestScope, eventually, metrics, metricValue } from './helpers/daemon.js';
+import { closeNamespace, openNamespace, subscribeNamespace } from '../src/kernel/namespace.js';
+import type { RtnlEvent } from '../src/kernel/events.js';
 
 requireRoot();
 const scope = daemonTestScope('rtA');
@@ -86,4 +88,25 @@ describe('source routing under watch', () => {
     // The endpoints stay: only the routing key went.
     expect(ip('-n', ns, 'mptcp', 'endpoint', 'show')).toMatch(/203\.0\.113\.2 id \d+ subflow dev c2/);
   }, 30_000);
+
+  it('the change feed wakes a namespace for routes of its declared tables and the tool\'s own, not for the rest', async () => {
+    const ns = client();
+    const seen: RtnlEvent[] = [];
+    const feed = subscribeNamespace(ns, undefined, { onEvents: (e) => seen.push(...e), onOverflow: () => {} });
+    try {
+      // The first routing read joins the route and rule groups.
+      const live = await openNamespace(ns).readLive({ routing: { tables: [102] } });
+      expect(live.rules?.some((r) => r.table === 254)).toBe(true);
+      ip('-n', ns, 'route', 'add', '192.0.2.0/24', 'dev', 'c1', 'table', '500');
+      ip('-n', ns, 'route', 'add', '192.0.2.0/24', 'dev', 'c2', 'table', '102');
+      await eventually('the route in table 102', () => seen.some((e) => e.kind === 'newroute' && e.table === 102));
+      ip('-n', ns, 'rule', 'add', 'from', '192.0.2.9', 'lookup', '500');
+      await eventually('the rule', () => seen.some((e) => e.kind === 'newrule'));
+      // Sent before the table-102 route, so it would have arrived by now: it was dropped.
+      expect(seen.filter((e) => e.table === 500)).toEqual([]);
+    } finally {
+      feed.close();
+      closeNamespace(ns);
+    }
+  });
 });
