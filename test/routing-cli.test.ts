@@ -5,7 +5,8 @@
 // `sourceRouting`; a route the kernel refuses is reported with its operation,
 // namespace and errno while the rest of the pass is still written; doctor
 // flags an endpoint whose joins would leave by another interface, and stops
-// once the table and rule exist. iproute2 is the oracle.
+// once the table and rule exist; plan --live plans routing from a saved
+// snapshot. iproute2 is the oracle.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,20 @@ describe('source routing on the command line', () => {
 
     const show = await cli('show', '--netns', ns);
     expect(show.out).toMatch(/sourceRouting:\n\s+c2:\n\s+table: 102\n\s+gateway: 203\.0\.113\.1\n/);
+  });
+
+  it('plan --live plans source routing from a saved show -o json, without the kernel', async () => {
+    const ns = client();
+    const snap = join(dir, `snap${fileNo++}.json`);
+    const show = await cli('show', '--netns', ns, '-o', 'json');
+    expect(show.code).toBe(0);
+    writeFileSync(snap, show.out);
+    const file = config(entry(ns, ['      c2: { table: 102, gateway: 203.0.113.1 }']));
+    const plan = await cli('plan', '-f', file, '--live', snap);
+    expect(plan.code, plan.err).toBe(0);
+    expect(plan.out).toContain('rule add from 203.0.113.2 lookup 102 pref 10000');
+    expect(plan.out).toContain('route add default via 203.0.113.1 dev c2 table 102');
+    expect(ip('-n', ns, 'rule', 'show')).not.toMatch(/proto 213/);
   });
 
   it('a route the kernel refuses is reported (operation, namespace, errno); the rest of the pass is written', async () => {

@@ -162,6 +162,29 @@ const liveEndpointSchema = z.object({
   dev: z.string().optional(),
 });
 
+const familySchema = z.union([z.literal(4), z.literal(6)]);
+const liveRouteSchema = z.object({
+  family: familySchema,
+  table: z.number().int().min(0),
+  dst: z.string(),
+  dstLen: z.number().int().min(0).max(128),
+  ifindex: z.number().int(),
+  gateway: z.string().optional(),
+  scope: z.union([z.enum(['universe', 'link']), z.number().int()]),
+  protocol: z.number().int().min(0).max(255),
+  metric: z.number().int().optional(),
+  other: z.boolean(),
+});
+const liveRuleSchema = z.object({
+  family: familySchema,
+  priority: z.number().int().min(0),
+  src: z.string(),
+  srcLen: z.number().int().min(0).max(128),
+  table: z.number().int().min(0),
+  protocol: z.number().int().min(0).max(255),
+  other: z.boolean(),
+});
+
 export const liveNamespaceSchema = z.object({
   netns: z.string().min(1),
   endpoints: z.array(liveEndpointSchema),
@@ -182,6 +205,9 @@ export const liveNamespaceSchema = z.object({
       temporary: z.boolean(),
     }),
   ),
+  /** Source routing: every rule and the tool's own routes; absent in older snapshots (then no routing is planned). */
+  routes: z.array(liveRouteSchema).optional(),
+  rules: z.array(liveRuleSchema).optional(),
 });
 
 export const liveSnapshotSchema = z.object({
