@@ -115,6 +115,19 @@ describe('source routing on the command line', () => {
     expect(ip('-n', ns, 'rule', 'show')).not.toMatch(/proto 213/);
   });
 
+  it('IPv6: the prefix, a default route via a link-local gateway and the rule, converged on the second apply', async () => {
+    const ns = client();
+    ip('-n', ns, 'addr', 'add', '2001:db8:2::2/64', 'dev', 'c2', 'nodad');
+    const file = config(entry(ns, ['      c2: { table: 102, gateway: 203.0.113.1, gateway6: "fe80::1" }']));
+    const first = await cli('apply', '-f', file);
+    expect(first.code, first.out + first.err).toBe(0);
+    expect(ip('-n', ns, '-6', 'rule', 'show')).toMatch(/from 2001:db8:2::2 lookup 102 proto 213/);
+    const v6 = ip('-n', ns, '-6', 'route', 'show', 'table', '102');
+    expect(v6).toMatch(/2001:db8:2::\/64 dev c2 proto 213/);
+    expect(v6).toMatch(/default via fe80::1 dev c2 proto 213/);
+    expect((await cli('apply', '-f', file)).out).toContain('no changes');
+  });
+
   it('a route the kernel refuses is reported (operation, namespace, errno); the rest of the pass is written', async () => {
     const ns = client();
     // 192.0.2.1 is on no prefix of c2: the kernel refuses a default route via it.
