@@ -71,6 +71,7 @@ describe('source routing on the command line', () => {
     const file = config(entry(ns, ['      c2: { table: 102, gateway: 203.0.113.1 }']));
     const before = state(ns);
 
+    expect((await cli('plan', '-f', file, '--detailed-exitcode')).code).toBe(2);
     const plan = await cli('plan', '-f', file);
     expect(plan.code).toBe(0);
     expect(plan.out).toContain('+sourceRouting:');
@@ -96,6 +97,7 @@ describe('source routing on the command line', () => {
     const doc = JSON.parse(again.out) as { namespaces: { operations: unknown[]; routing?: unknown[]; converged: boolean }[] };
     expect(doc.namespaces[0]).toMatchObject({ operations: [], converged: true });
     expect(doc.namespaces[0]!.routing).toBeUndefined();
+    expect((await cli('plan', '-f', file, '--detailed-exitcode')).code).toBe(0);
 
     const show = await cli('show', '--netns', ns);
     expect(show.out).toMatch(/sourceRouting:\n\s+c2:\n\s+table: 102\n\s+gateway: 203\.0\.113\.1\n/);
