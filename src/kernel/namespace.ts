@@ -310,7 +310,8 @@ class KernelNamespace implements NamespaceKernel {
     const needLinks = want(select.links) || rpAll;
     const wantAddrs = want(select.addresses);
     const rpList = rpAll ? undefined : Array.isArray(select.rpFilter) ? select.rpFilter : undefined;
-    if (needLinks || wantAddrs || rpAll || rpList) this.drainWatch();
+    // Kept routes and rules hang on the feed too; without a feed they are never kept (no watch socket for them).
+    if (needLinks || wantAddrs || rpAll || rpList || (select.routing && this.feed)) this.drainWatch();
 
     // Send every request first, then collect: the genl batch (limits, then the
     // endpoint dump; one socket runs one dump at a time) and the link dump.
