@@ -1,8 +1,10 @@
 // Source routing under `watch` on the real kernel: route and rule drift is
 // repaired from rtnetlink notifications (no resync timer in these tests: it is
 // a minute), an address added to a listed interface gets its rule and one
-// removed loses it, and removing `sourceRouting` from the config removes only
-// what the tool created. iproute2 is the oracle.
+// removed loses it, an interface down and up gets its flushed table back, and
+// removing `sourceRouting` from the config removes only what the tool created;
+// the change feed wakes a namespace only for routes that matter to it.
+// iproute2 is the oracle.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { ip, requireRoot } from './helpers/netns.js';
@@ -68,6 +70,18 @@ describe('source routing under watch', () => {
     expect(ip('-n', ns, 'mptcp', 'endpoint', 'show')).toMatch(/203\.0\.113\.9 id \d+ subflow dev c2/);
     ip('-n', ns, 'addr', 'del', '203.0.113.9/24', 'dev', 'c2');
     await eventually('the rule of 203.0.113.9 gone', () => !/203\.0\.113\.9/.test(rules(ns)));
+    expect(rules(ns)).toMatch(/from 203\.0\.113\.2 lookup 102 proto 213/);
+  }, 30_000);
+
+  it('an interface set down and up again gets its table back (the kernel flushed it); the rules stay throughout', async () => {
+    const ns = client();
+    await scope.start(scope.configFile(config(ns, true)));
+    await eventually('table 102 filled', () => /default via 203\.0\.113\.1 dev c2 proto 213/.test(table(ns, 102)));
+    ip('-n', ns, 'link', 'set', 'c2', 'down');
+    await eventually('table 102 flushed by the kernel', () => table(ns, 102).trim() === '');
+    expect(rules(ns)).toMatch(/from 203\.0\.113\.2 lookup 102 proto 213/);
+    ip('-n', ns, 'link', 'set', 'c2', 'up');
+    await eventually('table 102 filled again', () => /default via 203\.0\.113\.1 dev c2 proto 213/.test(table(ns, 102)) && /203\.0\.113\.0\/24 dev c2 proto 213/.test(table(ns, 102)));
     expect(rules(ns)).toMatch(/from 203\.0\.113\.2 lookup 102 proto 213/);
   }, 30_000);
 
