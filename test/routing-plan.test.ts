@@ -18,7 +18,8 @@ import { namespaceEntrySchema } from '../src/core/schema.js';
 import { orderedSourceRouting } from '../src/core/schema-routing.js';
 import { addressFamily } from '../src/core/address.js';
 import { resolveEndpoints } from '../src/core/derive.js';
-import type { LiveNamespace } from '../src/core/model.js';
+import type { DesiredNamespace, LiveNamespace } from '../src/core/model.js';
+import { verifyNamespace } from '../src/core/verify.js';
 import { describeRoutingOp, networkOf, planSourceRouting, RTPROT_RECONCILER } from '../src/core/source-routing.js';
 import type { LiveRoute, LiveRule, RoutingInput, RoutingOp } from '../src/core/source-routing.js';
 
@@ -224,6 +225,21 @@ describe('properties', () => {
         const again = planSourceRouting({ ...input, ...next });
         expect([...again.before, ...again.after].map(describeRoutingOp)).toEqual([]);
         expect(again.errors).toEqual(p.errors);
+        // verify, written apart from the planner, agrees: converged exactly when the plan had no error.
+        const desired: DesiredNamespace = {
+          netns: 't',
+          mptcp: {},
+          limits: {},
+          endpoints: devEndpoints ? ifaces.map((dev) => ({ dev, flags: ['subflow'] })) : uniqAddrs.map((a) => ({ address: a.address, flags: [] })),
+          rpFilter: {},
+          prune: true,
+          conflicts: 'fail',
+          sourceRouting: decl,
+        };
+        const diffs = verifyNamespace(desired, { ...ns, ...next }).differences.filter((d) => d.startsWith('sourceRouting'));
+        if (p.errors.length === 0) expect(diffs).toEqual([]);
+        else expect(diffs).not.toEqual([]);
+        if (p.errors.length === 0) expect(verifyNamespace(desired, { ...ns, routes: liveRoutes, rules: liveRules }).differences.filter((d) => d.startsWith('sourceRouting')).length > 0).toBe(ops.length > 0);
       }),
       { numRuns: 300 },
     );

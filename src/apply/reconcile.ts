@@ -5,7 +5,7 @@
 // is harmless exactly when the re-read state verifies, so no error code is
 // special-cased here.
 import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
-import type { DesiredNamespace, KernelCapabilities, LinkHold, LiveNamespace, NamespacePlan, NamespaceResult, Operation } from '../core/model.js';
+import type { DesiredNamespace, KernelCapabilities, LinkHold, LiveNamespace, NamespacePlan, NamespaceResult, Operation, RoutingOpResult } from '../core/model.js';
 import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
@@ -14,6 +14,7 @@ import { withoutSuspended, type Conflict, type SuspendedKey } from '../conflicts
 import type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 import { dependencyOf, executeOperations, type OpResult } from './executor.js';
 import type { ConvergedPass, PassMemo } from './pass-memo.js';
+import { refuseWithoutRule, routingResults, runRoutingPhase } from './routing-step.js';
 
 export type { ConflictGate, ConflictVerdict } from './conflict-gate.js';
 export { dependencyOf, type OpResult } from './executor.js';
@@ -70,6 +71,8 @@ export interface ReconcileResult extends NamespaceResult {
   suspended?: SuspendedKey[];
   /** Operations of suspended keys: not written, not drift, not errors. */
   held?: Operation[];
+  /** Source routing writes (routes and rules), in run order; empty when there are none. */
+  routing: RoutingOpResult[];
 }
 
 /** Reads only what the desired state declares, so a converged pass stays cheap. */
@@ -91,7 +94,19 @@ export function liveSelection(desired: DesiredNamespace): LiveSelection {
     addresses: followsLinks || (eps ?? []).some((e) => e.dev !== undefined && e.address === undefined),
     mptcp: mptcpKeys.length > 0 ? mptcpKeys : false,
     rpFilter: rpIfaces.length > 0 ? rpIfaces : false,
+    ...routingSelection(desired),
   };
+}
+
+/**
+ * Source routing needs the interfaces, their addresses and the endpoints, with
+ * the rules and the declared tables; without the key only what the tool may
+ * have created before is looked for (nothing, once a read found none).
+ */
+function routingSelection(desired: DesiredNamespace): LiveSelection {
+  const sr = desired.sourceRouting;
+  if (sr === undefined) return { routing: 'owned' };
+  return { links: true, addresses: true, endpoints: true, routing: { tables: Object.values(sr).map((r) => r.table) } };
 }
 
 /** Step 1: the live state, or the memo's when the kernel's bytes are those of the last converged pass. */
@@ -150,6 +165,12 @@ function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: Conver
       o.note = `already as desired after: ${o.error}`;
       delete o.error;
     }
+    for (const o of result.routing) {
+      if (o.result !== 'failed') continue;
+      opErrors.add(o.error);
+      o.result = 'ok';
+      delete o.error;
+    }
     result.errors = result.errors.filter((e) => !opErrors.has(e.message));
   }
   return v;
@@ -179,15 +200,20 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
     applied: false,
     differences: [],
     ...(plan.linkDown && { linkDown: plan.linkDown }),
+    routing: routingResults(plan.routing),
   };
   // 3. gate
   const verdict = await gateStep(opts.conflictGate, desired, live, plan, result, log);
   const blocked = verdict?.block === true;
   const ops = unsuspended(plan.operations, verdict, result);
   // 4. execute
+  const writes = ops.length + result.routing.length;
   if (opts.mode === 'enforce' && !blocked) {
     result.applied = true;
-    const done = await executeOperations(kernel, ops, live, {
+    // A join must never leave before its table and rule exist.
+    result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'before', log)));
+    const refused = refuseWithoutRule(ops, result.routing);
+    const done = await executeOperations(kernel, refused.run, live, {
       signal: opts.signal,
       beforeOperation: opts.beforeOperation,
       stopReason: verdict?.stopReason,
@@ -195,21 +221,23 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
       onAlreadyDone: (o) => log?.info({ op: o.op, what: describeOperation(o, 'short') }, 'already done by someone else'),
       onFailed: (o, e) => log?.warn({ op: o.op, errno: e.errno, extack: e.extack, err: e.message }, 'change failed'),
     });
-    result.operations = done.results;
+    result.operations = refused.merge(done.results);
     result.errors.push(...done.errors);
-  } else if (blocked) for (const o of result.operations) o.result = 'skipped';
+    result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'after', log)));
+  } else if (blocked) for (const o of [...result.operations, ...result.routing]) o.result = 'skipped';
   // 5. verify. A pass that wrote nothing judges the state it read: a re-read would
   // only repeat it (it doubled the cost of a converged pass, the daemon's common case).
-  const after = result.applied && ops.length > 0 ? await kernel.readLive(select) : live;
+  const after = result.applied && writes > 0 ? await kernel.readLive(select) : live;
   const v = verifyStep(desired, after, hit, result, hold);
   result.converged = v.converged && !blocked && plan.errors.length === 0;
-  if (opts.memo && plan.operations.length === 0 && plan.errors.length === 0 && v.converged) {
+  // Held operations (a key in a fight) leave the plan unconverged: never memoised.
+  if (opts.memo && plan.operations.length === 0 && result.routing.length === 0 && plan.errors.length === 0 && v.converged) {
     opts.memo.keep(kernel, hit ?? { desired, fingerprint, live, plan, verify: v, ...(heldBy && { holdKey: heldBy }) }, hit !== undefined);
   }
   if (result.applied) {
-    const failed = result.operations.filter((o) => o.result === 'failed').length;
-    log?.info({ changes: ops.length, failed, converged: result.converged, firstDifference: result.firstDifference }, 'pass done');
-  } else log?.info({ mode: opts.mode, drift: ops.length, converged: result.converged }, 'pass planned');
+    const failed = [...result.operations, ...result.routing].filter((o) => o.result === 'failed').length;
+    log?.info({ changes: writes, failed, converged: result.converged, firstDifference: result.firstDifference }, 'pass done');
+  } else log?.info({ mode: opts.mode, drift: writes, converged: result.converged }, 'pass planned');
   return result;
 }
 
@@ -239,6 +267,7 @@ export function emptyResult(netns: string, message: string, extra: Partial<Recon
     warnings: [],
     applied: false,
     differences: [],
+    routing: [],
     ...extra,
   };
 }

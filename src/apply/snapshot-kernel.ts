@@ -65,6 +65,9 @@ export class SnapshotKernel implements NamespaceKernel {
   async runBatch(): Promise<KernelWriteResult[]> {
     readOnly('write endpoints');
   }
+  async runRouting(): Promise<KernelWriteResult[]> {
+    readOnly('write routes and rules');
+  }
   close(): void {}
 }
 

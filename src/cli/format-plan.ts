@@ -10,6 +10,8 @@ import { sortFlags, type FlagName } from '../core/flags.js';
 import type { DesiredNamespace, LiveEndpoint, LiveNamespace, Operation } from '../core/model.js';
 import type { OpResult, ReconcileResult } from '../apply/reconcile.js';
 import { describeOperation, rpFilterLabel } from '../core/vocabulary.js';
+import { routingToConfig } from '../core/live-to-config.js';
+import { describeRoutingOp, RTPROT_RECONCILER } from '../core/source-routing.js';
 
 // The caller decides whether to colour (io.stdout.isTTY), so no library that second-guesses it.
 const ANSI = { bold: '\x1b[1m', red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', cyan: '\x1b[36m' } as const;
@@ -92,6 +94,11 @@ export function planViews(desired: DesiredNamespace, live: LiveNamespace): { liv
       ifaces.filter((i) => live.rpFilter[i] !== undefined).map((i) => [i, rpFilterLabel(live.rpFilter[i]!)]),
     );
   }
+  const ownRouting = live.rules?.some((r) => r.protocol === RTPROT_RECONCILER) || live.routes?.some((r) => r.protocol === RTPROT_RECONCILER);
+  if (desired.sourceRouting !== undefined || ownRouting) {
+    want.sourceRouting = desired.sourceRouting ?? {};
+    have.sourceRouting = routingToConfig(live, []);
+  }
   return { live: have, desired: want };
 }
 
@@ -151,7 +158,7 @@ export function unifiedDiff(netns: string, views: { live: object; desired: objec
     .join('\n');
 }
 
-function resultText(o: OpResult, color: boolean): string {
+function resultText(o: Pick<OpResult, 'result' | 'error' | 'note'>, color: boolean): string {
   const paint = (c: 'green' | 'red' | 'yellow', s: string) => (color ? styleText(c, s) : s);
   switch (o.result) {
     case 'ok':
@@ -181,7 +188,7 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
       const d = unifiedDiff(r.netns, planViews(desired, live), opts.color);
       if (d) out.push(d.trimEnd());
     }
-    if (r.operations.length === 0 && r.errors.length === 0) {
+    if (r.operations.length === 0 && r.routing.length === 0 && r.errors.length === 0) {
       out.push(r.pending.length === 0 ? '  no changes' : `  no changes possible yet: ${r.pending.length} pending (done once they become possible)`);
     }
     r.operations.forEach((o, i) => {
@@ -190,12 +197,18 @@ export function renderText(reports: readonly NamespaceReport[], opts: { color: b
       const res = opts.applied && o.result ? `: ${resultText(o, opts.color)}` : '';
       out.push(`  ${i + 1}. ${describeOperation(o, 'plan')}${marks}${reason}${res}`);
     });
+    // Routing: before the endpoint writes (a join needs its rule first), removals after.
+    r.routing.forEach((o, i) => {
+      const res = opts.applied && o.result ? `: ${resultText(o, opts.color)}` : '';
+      const when = o.when === 'before' ? 'before endpoints' : 'after endpoints';
+      out.push(`  r${i + 1}. ${describeRoutingOp(o)} [${when}]${res}`);
+    });
     for (const w of r.warnings) out.push(w.split('\n').map((l) => `  warning: ${l}`).join('\n'));
     for (const p of r.pending) out.push(`  pending: ${p.what}: ${p.reason}`);
     for (const l of r.linkDown ?? []) {
       out.push(`  ${l.state === 'withdrawn' ? 'held back' : 'note'}: endpoints[${l.endpoint}]: ${l.reason}${l.state === 'withdrawn' && l.id !== undefined ? ` (back as id ${l.id} once usable)` : ''}`);
     }
-    const shownWithOp = new Set(opts.applied ? r.operations.map((o) => o.error) : []);
+    const shownWithOp = new Set(opts.applied ? [...r.operations, ...r.routing].map((o) => o.error) : []);
     for (const e of r.errors) {
       if (shownWithOp.has(e.message)) continue; // already printed after its operation
       if (e.op === 'conflict') {
@@ -219,6 +232,7 @@ export function toJsonDoc(node: string, results: readonly ReconcileResult[]): ob
       const ns: Record<string, unknown> = {
         netns: r.netns,
         operations: r.operations,
+        ...(r.routing.length > 0 && { routing: r.routing.map((o) => ({ ...o, text: describeRoutingOp(o) })) }),
         converged: r.converged,
         errors: r.errors,
         pending: r.pending,

@@ -120,6 +120,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
   let prune = true;
   let conflicts: DesiredNamespace['conflicts'] = 'fail';
   const linkDown: NonNullable<DesiredNamespace['linkDown']> = { policy: 'withdraw', holdMs: DEFAULT_LINK_DOWN_HOLD_MS };
+  let routes: Record<string, SourceRouteConfig> | undefined;
   for (const i of matchingEntries(config, node, netns)) {
     const entry = config.namespaces[i]!;
     entries.push(i);
@@ -139,6 +140,9 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
     if (entry.conflicts !== undefined) conflicts = entry.conflicts;
     if (entry.linkDown !== undefined) linkDown.policy = entry.linkDown;
     if (entry.linkDownHold !== undefined) linkDown.holdMs = parseDuration(entry.linkDownHold) ?? linkDown.holdMs;
+    // Per interface: a later entry's interface replaces the earlier one whole.
+    for (const [iface, r] of Object.entries(entry.sourceRouting ?? {})) (routes ??= {})[iface] = r;
+    if (entry.sourceRouting !== undefined) routes ??= {};
   }
   if (entries.length === 0) return undefined;
   const list = endpoints ? [...endpoints.values()] : undefined;
@@ -152,6 +156,7 @@ function merge(config: Config, node: string, netns: string): Merged | undefined 
       prune,
       conflicts,
       linkDown,
+      ...(routes && { sourceRouting: orderedSourceRouting(routes) }),
     },
     origins: list?.map((x) => x.origin) ?? [],
     entries,

@@ -19,6 +19,8 @@ import {
 } from './schema.js';
 import { ENDPOINT_FLAGS } from './flags.js';
 import type { LiveEndpoint, LiveNamespace } from './model.js';
+import { DEFAULT_RULE_PRIORITY, orderedSourceRouting, RESERVED_TABLES, type SourceRouteConfig } from './schema-routing.js';
+import { RTPROT_RECONCILER } from './source-routing.js';
 
 export interface ShownEndpoint {
   config: EndpointConfig;
@@ -93,6 +95,7 @@ export function liveToConfig(live: LiveNamespace): ShownNamespace {
     else notes.push(`rpFilter.${iface} is ${raw}, outside 0..2 (the kernel treats it like strict)`);
   }
 
+  const routing = routingToConfig(live, notes);
   const refused = endpoints.filter((e) => e.refused !== undefined);
   const entry: NamespaceEntry = {
     netns: live.netns,
@@ -100,11 +103,49 @@ export function liveToConfig(live: LiveNamespace): ShownNamespace {
     limits: { subflows: live.limits.subflows, addAddrAccepted: live.limits.addAddrAccepted },
     endpoints: endpoints.filter((e) => !e.implicit && e.refused === undefined).map((e) => e.config),
     rpFilter,
+    ...(Object.keys(routing).length > 0 && { sourceRouting: routing }),
     // Applying the output must not delete what it could only show as a comment.
     ...(refused.length > 0 && { prune: false }),
   };
   if (refused.length > 0) notes.push('prune: false keeps the live endpoints shown as comments, which a config cannot declare');
   return { entry, endpoints, notes };
+}
+
+/**
+ * The tool's own routes and rules (protocol RTPROT_RECONCILER) as `sourceRouting`:
+ * a table belongs to the interface its routes go out of, its default routes
+ * give `gateway`/`gateway6`, its rules' priority `priority`. Anything else in
+ * those tables is someone else's and not shown; what cannot be said as config
+ * (a table without routes, a table of two interfaces) becomes a note.
+ */
+export function routingToConfig(live: LiveNamespace, notes: string[]): Record<string, SourceRouteConfig> {
+  const out: Record<string, SourceRouteConfig> = {};
+  if (!live.routes || !live.rules) return out;
+  const names = new Map(live.links.map((l) => [l.ifindex, l.name]));
+  const ifaceOf = new Map<number, string>();
+  for (const r of live.routes) {
+    if (r.protocol !== RTPROT_RECONCILER || r.other || RESERVED_TABLES.has(r.table)) continue;
+    const iface = names.get(r.ifindex);
+    if (iface === undefined || configInterfaceNameProblem(iface)) continue;
+    const owner = ifaceOf.get(r.table);
+    if (owner !== undefined && owner !== iface) {
+      notes.push(`routing table ${r.table} holds routes of ${owner} and ${iface}; only ${owner} is shown`);
+      continue;
+    }
+    ifaceOf.set(r.table, iface);
+    const e = (out[iface] ??= { table: r.table });
+    if (r.dstLen === 0 && r.gateway) e[r.family === 4 ? 'gateway' : 'gateway6'] = r.gateway;
+  }
+  for (const rule of live.rules) {
+    if (rule.protocol !== RTPROT_RECONCILER) continue;
+    const iface = ifaceOf.get(rule.table);
+    if (iface === undefined) {
+      notes.push(`rule from ${rule.src} lookup ${rule.table} (proto ${RTPROT_RECONCILER}) points at a table without the tool's routes`);
+      continue;
+    }
+    if (rule.priority !== DEFAULT_RULE_PRIORITY) out[iface]!.priority = rule.priority;
+  }
+  return orderedSourceRouting(out);
 }
 
 // ---- the `show -o json` snapshot (what `plan --live` reads) ---------------
@@ -122,6 +163,29 @@ const liveEndpointSchema = z.object({
   /** Present in `show -o json` for humans; not part of LiveEndpoint. */
   implicit: z.boolean().optional(),
   dev: z.string().optional(),
+});
+
+const familySchema = z.union([z.literal(4), z.literal(6)]);
+const liveRouteSchema = z.object({
+  family: familySchema,
+  table: z.number().int().min(0),
+  dst: z.string(),
+  dstLen: z.number().int().min(0).max(128),
+  ifindex: z.number().int(),
+  gateway: z.string().optional(),
+  scope: z.union([z.enum(['universe', 'link']), z.number().int()]),
+  protocol: z.number().int().min(0).max(255),
+  metric: z.number().int().optional(),
+  other: z.boolean(),
+});
+const liveRuleSchema = z.object({
+  family: familySchema,
+  priority: z.number().int().min(0),
+  src: z.string(),
+  srcLen: z.number().int().min(0).max(128),
+  table: z.number().int().min(0),
+  protocol: z.number().int().min(0).max(255),
+  other: z.boolean(),
 });
 
 export const liveNamespaceSchema = z.object({
@@ -144,6 +208,9 @@ export const liveNamespaceSchema = z.object({
       temporary: z.boolean(),
     }),
   ),
+  /** Source routing: every rule and the tool's own routes; absent in older snapshots (then no routing is planned). */
+  routes: z.array(liveRouteSchema).optional(),
+  rules: z.array(liveRuleSchema).optional(),
 });
 
 export const liveSnapshotSchema = z.object({

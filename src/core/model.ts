@@ -10,6 +10,8 @@ import type {
 } from './schema.js';
 import type { FlagName } from './flags.js';
 import type { LinkDownPolicy } from './schema-routing.js';
+import type { SourceRouteConfig } from './schema-routing.js';
+import type { LiveRoute, LiveRule, RoutingOp, RoutingPlan } from './source-routing.js';
 
 /** Effective desired state of one concrete namespace on one node, after merging. */
 export interface DesiredNamespace {
@@ -23,6 +25,12 @@ export interface DesiredNamespace {
   rpFilter: Record<string, RpFilterName>;
   prune: boolean;
   conflicts: ConflictPolicy;
+  /**
+   * Interface -> its table (merged `sourceRouting`); undefined when no entry
+   * declares the key. Then only routes and rules the tool created earlier are
+   * looked for, and removed.
+   */
+  sourceRouting?: Record<string, SourceRouteConfig>;
   /** `linkDown` and `linkDownHold` after merging; absent: the defaults (withdraw after 3s). */
   linkDown?: { policy: LinkDownPolicy; holdMs: number };
 }
@@ -103,6 +111,13 @@ export interface LiveNamespace {
   rpFilter: Record<string, number>;
   links: LiveLink[];
   addresses: LiveAddress[];
+  /**
+   * Read only for source routing (LiveSelection.routing): routes of the declared
+   * tables plus every route with the tool's protocol, and every rule. Undefined:
+   * not read (then no routing is planned).
+   */
+  routes?: LiveRoute[];
+  rules?: LiveRule[];
 }
 
 /** An endpoint as sent to ADD_ADDR, or as identified for DEL/SET_FLAGS. */
@@ -176,7 +191,12 @@ export interface NamespacePlan {
   errors: string[];
   /** Declared endpoints on interfaces without carrier (see LinkDownEndpoint); absent when none. */
   linkDown?: LinkDownEndpoint[];
+  /** Route and rule writes (source routing); absent when routing was not read. */
+  routing?: RoutingPlan;
 }
+
+/** A routing write with its outcome, in the order it runs (before, then after the endpoint writes). */
+export type RoutingOpResult = RoutingOp & { when: 'before' | 'after'; result?: 'ok' | 'failed' | 'skipped'; error?: string };
 
 /** Outcome of plan/apply for one namespace: the shape of `-o json`. */
 export interface NamespaceResult {

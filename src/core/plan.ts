@@ -10,6 +10,7 @@ import { sortFlags, type FlagName } from './flags.js';
 import { formatDuration } from './duration.js';
 import { linkTrouble, splitByLink } from './link-lifecycle.js';
 import { DEFAULT_LINK_DOWN_HOLD_MS } from './schema-routing.js';
+import { planRouting } from './source-routing.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
@@ -521,5 +522,10 @@ export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, ca
   limitsOps(desired, live, operations);
   endpointOps(desired, live, operations, pending, errors, caps, hold, linkDown);
   rpFilterOps(desired, live, operations, pending);
-  return { netns: desired.netns, operations, pending, errors, ...(linkDown.length > 0 && { linkDown }) };
+  const routing = planRouting(desired, live);
+  if (routing) {
+    pending.push(...routing.pending);
+    errors.push(...routing.errors);
+  }
+  return { netns: desired.netns, operations, pending, errors, ...(linkDown.length > 0 && { linkDown }), ...(routing && { routing }) };
 }

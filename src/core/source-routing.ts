@@ -12,8 +12,8 @@
 import type { SourceRouteConfig } from './schema-routing.js';
 import { DEFAULT_RULE_PRIORITY } from './schema-routing.js';
 import { addressFamily, canonicalAddress } from './address.js';
-import type { ResolvedEndpoint } from './derive.js';
-import type { Family, LiveAddress, LiveLink, Pending } from './model.js';
+import { resolveEndpoints, type ResolvedEndpoint } from './derive.js';
+import type { DesiredNamespace, Family, LiveAddress, LiveLink, LiveNamespace, Pending } from './model.js';
 
 /**
  * The routing protocol number (rtm_protocol, FRA_PROTOCOL) on every route and
@@ -308,4 +308,27 @@ export function describeRoutingOp(op: RoutingOp): string {
     case 'delete-rule':
       return `rule del ${describeRule(op.rule)}  # ${op.reason}`;
   }
+}
+
+/**
+ * The endpoint addresses that get rules: those the namespace should hold
+ * (explicit and derived from `dev`) when endpoints are managed, else the live
+ * ones (the kernel's own implicit endpoints never).
+ */
+export function routedEndpoints(desired: DesiredNamespace, live: LiveNamespace): Pick<ResolvedEndpoint, 'address' | 'ifindex' | 'dev'>[] {
+  if (desired.endpoints !== undefined) return resolveEndpoints(desired.endpoints, live).endpoints;
+  return live.endpoints.filter((e) => !e.flags.includes('implicit')).map((e) => (e.ifindex === undefined ? { address: e.address } : { address: e.address, ifindex: e.ifindex }));
+}
+
+/** The routing plan of a pass, or undefined when routes and rules were not read (nothing to do). */
+export function planRouting(desired: DesiredNamespace, live: LiveNamespace): RoutingPlan | undefined {
+  if (live.rules === undefined || live.routes === undefined) return undefined;
+  return planSourceRouting({
+    declared: desired.sourceRouting ?? {},
+    links: live.links,
+    addresses: live.addresses,
+    endpoints: routedEndpoints(desired, live),
+    routes: live.routes,
+    rules: live.rules,
+  });
 }

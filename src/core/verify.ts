@@ -9,6 +9,9 @@ import { endpointLabel, resolveEndpoints } from './derive.js';
 import { sortFlags, type FlagName } from './flags.js';
 import { linkTrouble, splitByLink } from './link-lifecycle.js';
 import type { DesiredNamespace, LinkHold, LiveNamespace, Pending } from './model.js';
+import { canonicalAddress } from './address.js';
+import { DEFAULT_RULE_PRIORITY } from './schema-routing.js';
+import { describeRoute, describeRule, networkOf, routedEndpoints, RTPROT_RECONCILER } from './source-routing.js';
 
 export interface VerifyResult {
   converged: boolean;
@@ -96,10 +99,68 @@ export function verifyNamespace(desired: DesiredNamespace, live: LiveNamespace, 
     if (haveName !== want) differences.push(`rpFilter.${iface}: want ${want}, have ${show(haveName)}`);
   }
 
+  differences.push(...verifyRouting(desired, live));
+
   return {
     converged: differences.length === 0,
     ...(differences.length > 0 && { firstDifference: differences[0] }),
     differences,
     pending,
   };
+}
+
+/**
+ * Source routing, checked on the end state: every declared interface that is up
+ * has its connected prefixes and default route in its table, every endpoint
+ * address on it its rule (whoever made them), and nothing the tool created is
+ * left that the declaration does not need.
+ */
+function verifyRouting(desired: DesiredNamespace, live: LiveNamespace): string[] {
+  if (live.routes === undefined || live.rules === undefined) return [];
+  const out: string[] = [];
+  const declared = desired.sourceRouting ?? {};
+  const wantRoutes = new Set<string>();
+  const wantRules = new Set<string>();
+  const routeId = (table: number, dst: string, len: number, ifindex: number, gw?: string) => `${table}|${dst}/${len}|${ifindex}|${gw ?? ''}`;
+  const haveRoutes = new Set(live.routes.filter((r) => !r.other).map((r) => routeId(r.table, r.dst, r.dstLen, r.ifindex, r.gateway)));
+  const ruleId = (r: { family: 4 | 6; priority: number; src: string; srcLen: number; table: number }) => `${r.family}|${r.priority}|${r.src}/${r.srcLen}|${r.table}`;
+  const haveRules = new Set(live.rules.filter((r) => !r.other).map(ruleId));
+  const endpoints = routedEndpoints(desired, live);
+  for (const [iface, cfg] of Object.entries(declared)) {
+    const link = live.links.find((l) => l.name === iface);
+    if (!link) continue;
+    const own = live.addresses.filter((a) => a.ifindex === link.ifindex);
+    const needed: { family: 4 | 6; dst: string; dstLen: number; gateway?: string }[] = [];
+    if (link.up) {
+      for (const a of own) {
+        const bits = a.family === 4 ? 32 : 128;
+        if ((a.scope === 'global' || a.scope === 0) && !a.dadfailed && a.prefixlen < bits) needed.push({ family: a.family, dst: networkOf(a.address, a.prefixlen), dstLen: a.prefixlen });
+      }
+      if (cfg.gateway) needed.push({ family: 4, dst: '0.0.0.0', dstLen: 0, gateway: canonicalAddress(cfg.gateway) });
+      if (cfg.gateway6) needed.push({ family: 6, dst: '::', dstLen: 0, gateway: canonicalAddress(cfg.gateway6) });
+    }
+    for (const n of needed) {
+      const id = routeId(cfg.table, n.dst, n.dstLen, link.ifindex, n.gateway);
+      wantRoutes.add(id);
+      if (!haveRoutes.has(id)) out.push(`sourceRouting.${iface}: want route ${describeRoute({ ...n, table: cfg.table, ifindex: link.ifindex, scope: 'universe' }, iface)}, have none`);
+    }
+    for (const ep of endpoints) {
+      const address = canonicalAddress(ep.address);
+      const home = own.find((a) => canonicalAddress(a.address) === address);
+      if (!home || (ep.ifindex !== undefined && ep.ifindex !== link.ifindex)) continue;
+      const rule = { family: home.family, priority: cfg.priority ?? DEFAULT_RULE_PRIORITY, src: address, srcLen: home.family === 4 ? 32 : 128, table: cfg.table };
+      wantRules.add(ruleId(rule));
+      if (!haveRules.has(ruleId(rule))) out.push(`sourceRouting.${iface}: want rule ${describeRule(rule)}, have none`);
+    }
+  }
+  const heldTables = new Set(Object.entries(declared).filter(([i]) => live.links.find((l) => l.name === i)?.up === false).map(([, c]) => c.table));
+  for (const r of live.routes) {
+    if (r.protocol !== RTPROT_RECONCILER || heldTables.has(r.table) || wantRoutes.has(routeId(r.table, r.dst, r.dstLen, r.ifindex, r.gateway))) continue;
+    out.push(`sourceRouting: want absent, have route ${describeRoute(r, live.links.find((l) => l.ifindex === r.ifindex)?.name)} proto ${RTPROT_RECONCILER}`);
+  }
+  for (const r of live.rules) {
+    if (r.protocol !== RTPROT_RECONCILER || (!r.other && wantRules.has(ruleId(r)))) continue;
+    out.push(`sourceRouting: want absent, have rule ${describeRule(r)} proto ${RTPROT_RECONCILER}`);
+  }
+  return out;
 }

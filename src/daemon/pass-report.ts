@@ -25,7 +25,12 @@ export type PassResult = NamespaceResult & {
   /** Keys in a fight with someone else, and the operations held back for them. */
   suspended?: SuspendedKey[];
   held?: Operation[];
+  /** Source routing writes (routes and rules), beside the endpoint operations. */
+  routing?: { op: string; result?: string }[];
 };
+
+/** Every write a pass planned: endpoint operations and routing writes. */
+const writesOf = (r: PassResult) => r.operations.length + (r.routing?.length ?? 0);
 
 /** A key in a fight as /status shows it. */
 export interface SuspendedKeyStatus {
@@ -100,7 +105,7 @@ export function passLabel(mode: Mode, r: PassResult): PassResultLabel {
   // Blocked by policy, or stopped mid-pass because a manager started (the retry decides again).
   if (r.errors.some((e) => e.op === 'conflict' || e.op === 'conflict-recheck')) return 'conflict';
   if (r.errors.length > 0) return 'error';
-  if (r.operations.length === 0) return r.held?.length ? 'conflict' : 'converged';
+  if (writesOf(r) === 0) return r.held?.length ? 'conflict' : 'converged';
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
@@ -153,13 +158,14 @@ export class PassReport {
     // not drift: they are reported as suspended. Withdrawing the endpoints of a
     // dead link, and restoring them, is the config at work, not drift.
     const drifted = result.operations.filter((o) => o.linkDown === undefined);
-    const sig = drifted.length > 0 ? drifted.map((o) => operationKey(o)).join('\n') : undefined;
+    const routingSig = (result.routing ?? []).map((o) => JSON.stringify({ ...o, result: undefined, error: undefined }));
+    const sig = drifted.length + routingSig.length > 0 ? [...drifted.map((o) => operationKey(o)), ...routingSig].join('\n') : undefined;
     if (sig !== undefined && sig !== this.lastDrift.get(ns)) m.drift.inc({ netns: ns });
     const repaired = sig !== undefined && label === 'changed';
     if (sig === undefined || repaired) this.lastDrift.delete(ns);
     else this.lastDrift.set(ns, sig);
     if (result.applied !== false && this.mode === 'enforce') {
-      for (const o of result.operations) if (o.result === 'ok') m.operations.inc({ op: o.op });
+      for (const o of [...result.operations, ...(result.routing ?? [])]) if (o.result === 'ok') m.operations.inc({ op: o.op });
     }
     m.setConflicts(ns, managers);
     const withdrawn = (result.linkDown ?? []).filter((e) => e.state === 'withdrawn');
@@ -208,7 +214,7 @@ export class PassReport {
     const line = {
       result: label,
       reasons: p.reasons,
-      operations: result.operations.length,
+      operations: writesOf(result),
       converged: result.converged,
       durationMs: Math.round(p.seconds * 1e4) / 10,
       ...(result.pending.length ? { pending: result.pending.map((x) => `${x.what}: ${x.reason}`) } : {}),

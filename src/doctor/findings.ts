@@ -45,6 +45,7 @@ export const RULES = {
   'add-addr-ignored': { code: 'MPTCP024', severity: 'error' },
   'kernel-lacks-feature': { code: 'MPTCP025', severity: 'error' },
   'manager-running': { code: 'MPTCP026', severity: 'info' },
+  'endpoint-no-route-out': { code: 'MPTCP027', severity: 'warning' },
 } as const satisfies Record<string, { code: string; severity: Severity }>;
 
 export type RuleName = keyof typeof RULES;

@@ -6,6 +6,9 @@ import { declaredScope, overlaps } from '../conflicts/policy.js';
 import { canonicalAddress } from '../core/address.js';
 import type { DesiredNamespace, KernelCapabilities, LiveEndpoint, LiveNamespace } from '../core/model.js';
 import type { DefaultRoute } from '../kernel/routes.js';
+import type { LiveRule } from '../core/source-routing.js';
+import { networkOf } from '../core/source-routing.js';
+import { RESERVED_TABLES } from '../core/schema-routing.js';
 import type { MptcpConnection } from '../kernel/sockdiag.js';
 import { SYSCTL_NAMES } from '../core/schema.js';
 import { RP_FILTER_NAMES, rpFilterValue } from '../core/vocabulary.js';
@@ -16,6 +19,8 @@ export interface NamespaceFacts {
   netns: string;
   live: LiveNamespace;
   defaultRoutes: DefaultRoute[];
+  /** Policy rules (IPv4 and IPv6); absent: not read, the source-route rule stays silent. */
+  rules?: LiveRule[];
   /** undefined: could not be read (the reason is in connectionsError). */
   connections?: MptcpConnection[];
   connectionsError?: string;
@@ -613,6 +618,63 @@ export function checkCapabilities(f: NamespaceFacts): Finding[] {
   return out;
 }
 
+/**
+ * The default route a packet from `src` to a peer off every connected prefix
+ * takes: the kernel walks the rules by priority, and the first table holding a
+ * default route of the family decides. Rules with selectors beyond `from`
+ * (fwmark, iif, ...) do not match a locally generated join and are skipped.
+ */
+export function routeFromSource(src: string, family: 4 | 6, rules: readonly LiveRule[], routes: readonly DefaultRoute[]): { rule: LiveRule; route: DefaultRoute } | undefined {
+  const ordered = rules.filter((r) => r.family === family && !r.other).sort((a, b) => a.priority - b.priority);
+  for (const rule of ordered) {
+    if (rule.srcLen > 0 && networkOf(src, rule.srcLen) !== networkOf(rule.src, rule.srcLen)) continue;
+    const route = routes.find((r) => r.family === family && r.table === rule.table);
+    if (route) return { rule, route };
+  }
+  return undefined;
+}
+
+/** Rule 11: an endpoint whose source address would leave by another interface (or by none): its joins die at a filtering gateway. */
+export function checkSourceRoute(f: NamespaceFacts): Finding[] {
+  const { live, rules } = f;
+  if (!rules || !mptcpOn(live)) return [];
+  const out: Finding[] = [];
+  const usedTables = new Set([...rules.map((r) => r.table), ...f.defaultRoutes.map((r) => r.table)]);
+  let nextTable = 101;
+  for (const ep of explicitEndpoints(live)) {
+    // Without any default route of the family only connected peers are reachable: nothing to say.
+    if (!f.defaultRoutes.some((r) => r.family === ep.family)) continue;
+    const ifindex = ep.ifindex ?? live.addresses.find((a) => canonicalAddress(a.address) === canonicalAddress(ep.address))?.ifindex;
+    const iface = linkName(live, ifindex);
+    if (ifindex === undefined || iface === undefined || iface === 'lo') continue;
+    // An interface that is down is another finding (endpoint-dev-unusable); its routes are gone anyway.
+    if (!live.links.find((l) => l.ifindex === ifindex)?.up) continue;
+    const hit = routeFromSource(ep.address, ep.family, rules, f.defaultRoutes);
+    if (hit?.route.ifindexes.includes(ifindex)) continue;
+    const via = hit ? hit.route.ifindexes.map((i) => linkName(live, i) ?? `if${i}`).join(', ') : undefined;
+    while (usedTables.has(nextTable) || RESERVED_TABLES.has(nextTable)) nextTable++;
+    usedTables.add(nextTable);
+    const gw = ep.family === 4 ? 'gateway' : 'gateway6';
+    out.push(
+      finding('endpoint-no-route-out', {
+        netns: f.netns,
+        subject: `endpoint ${ep.address}`,
+        message: via
+          ? `joins from ${ep.address} (on ${iface}) leave by ${via}: a gateway that filters by source drops them, and the subflow never establishes`
+          : `${ep.address} (on ${iface}) has no route out: its joins to a peer beyond ${iface}'s prefixes fail`,
+        evidence: [
+          `${epText(ep)} is on ${iface}`,
+          hit
+            ? `first matching rule: ${hit.rule.srcLen ? `from ${hit.rule.src}/${hit.rule.srcLen}` : 'from all'} lookup ${hit.rule.table} (pref ${hit.rule.priority}), whose default route goes out of ${via}`
+            : 'no rule leads to a table with a default route for this source',
+        ],
+        fix: `in netns ${f.netns}, declare \`sourceRouting: { ${safeInterfaceName(iface) ? iface : 'IFACE'}: { table: ${nextTable}, ${gw}: GATEWAY } }\` (GATEWAY: the next hop on ${iface}); the tool then keeps a table for ${iface} and a rule from ${ep.address} to it`,
+      }),
+    );
+  }
+  return out;
+}
+
 export const RULE_CHECKS = [
   checkCapabilities,
   checkPathManager,
@@ -620,6 +682,7 @@ export const RULE_CHECKS = [
   checkInvalidFlags,
   checkEndpointDev,
   checkEndpointPlacement,
+  checkSourceRoute,
   checkLimits,
   checkManagers,
   checkConfig,

@@ -16,6 +16,7 @@ import { readMptcpMib } from './mib.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
 import type { KernelCapabilities } from '../core/model.js';
 import { diagnoseNamespace, type NamespaceFacts } from './rules.js';
+import { readRules } from '../kernel/route-rules.js';
 
 export interface DoctorInput {
   node: string;
@@ -46,6 +47,7 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
   let connections: MptcpConnection[] | undefined;
   let connectionsError: string | undefined;
   defaultRoutes = readDefaultRoutes(name);
+  const rules = readRules(name);
   try {
     connections = readMptcpConnections(name);
   } catch (e) {
@@ -72,6 +74,7 @@ async function factsFor(name: string, input: DoctorInput, scan: ProcScan, config
     netns: name,
     live,
     defaultRoutes,
+    rules,
     ...(connections ? { connections } : {}),
     ...(connectionsError ? { connectionsError } : {}),
     managers,

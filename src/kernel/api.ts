@@ -3,6 +3,7 @@
 // live next to this file; users depend only on these shapes.
 import type { MptcpKey } from '../core/schema.js';
 import type { EndpointSpec, LiveEndpoint, LiveNamespace } from '../core/model.js';
+import type { RoutingOp } from '../core/source-routing.js';
 
 export interface KernelErrorFields {
   /** What was attempted, e.g. "ADD_ADDR 192.0.2.1 id 3", "write net.mptcp.enabled". */
@@ -52,6 +53,13 @@ export interface LiveSelection {
   mptcp?: MptcpKey[] | boolean;
   /** Which interfaces' rp_filter to read (plus all/default); default all. */
   rpFilter?: string[] | boolean;
+  /**
+   * Source routing: `tables` reads every rule, the routes of those tables and
+   * every route with the tool's protocol; 'owned' reads them only while this
+   * handle may hold routes or rules the tool created (so that they can be
+   * removed), nothing once a read found none. Not part of "read everything".
+   */
+  routing?: { tables: number[] } | 'owned';
 }
 
 /** Opaque bytes standing for one read's raw input; only the kernel layer compares them. */
@@ -105,6 +113,11 @@ export interface KernelWriter {
   runBatch(writes: readonly KernelWrite[]): Promise<KernelWriteResult[]>;
   writeMptcpSysctl(key: MptcpKey, value: string | number | boolean): void;
   writeRpFilter(iface: string, value: 0 | 1 | 2): void;
+  /**
+   * Route and rule writes, one at a time in order; one result each, a failure
+   * never stops the rest. Absent: this writer cannot write routing.
+   */
+  runRouting?(ops: readonly RoutingOp[]): Promise<KernelWriteResult[]>;
   /** To tell, after a failed delete, whether someone else removed the endpoint first. */
   dumpEndpoints(): Promise<LiveEndpoint[]>;
 }

@@ -19,8 +19,21 @@ import { readdirSync } from 'node:fs';
 // WireGuard tables (31 ms, 1.2 MB of heap the daemon never uses).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { lastErrno, lib } from './libc.js';
-import { forEachMessage } from './nlsock.js';
-import { AF_NETLINK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE, NLMSG_OVERRUN, RTNLGRP, SK_MEMINFO_DROPS, SK_MEMINFO_VARS, SOL_NETLINK, SOL_SOCKET, SO_MEMINFO } from './uapi.js';
+import { forEachAttr, forEachMessage } from './nlsock.js';
+import {
+  AF_NETLINK,
+  NETLINK_NO_ENOBUFS,
+  NETLINK_ROUTE,
+  NLMSG_OVERRUN,
+  RTM_DELROUTE,
+  RTM_NEWROUTE,
+  RTNLGRP,
+  SK_MEMINFO_DROPS,
+  SK_MEMINFO_VARS,
+  SOL_NETLINK,
+  SOL_SOCKET,
+  SO_MEMINFO,
+} from './uapi.js';
 
 export { RTNLGRP } from './uapi.js';
 
@@ -31,9 +44,14 @@ const RTM_NAMES: Record<number, string> = {
   17: 'dellink',
   20: 'newaddr',
   21: 'deladdr',
+  24: 'newroute',
+  25: 'delroute',
+  32: 'newrule',
+  33: 'delrule',
   80: 'newnetconf',
   81: 'delnetconf',
 };
+const RTA_TABLE = 15;
 
 /** The fd of our netlink socket bound to `port` (the package does not expose it). */
 export function netlinkFd(port: number): number {
@@ -73,6 +91,9 @@ export interface RtnlEvent {
   kind: string;
   ifindex?: number;
   family?: 4 | 6;
+  /** Routes: the table and the protocol that made the route (source routing watches only some). */
+  table?: number;
+  protocol?: number;
 }
 
 export interface EventSocketHandlers {
@@ -88,6 +109,8 @@ export interface EventSocketHandlers {
 
 export interface EventSocket {
   readonly netns: string;
+  /** Joins more multicast groups (route and rule notifications, for source routing). */
+  join?(groups: readonly number[]): void;
   close(): void;
 }
 
@@ -115,6 +138,17 @@ export function parseRtnlMessages(buf: Buffer): { events: RtnlEvent[]; overrun: 
       } else if ((type === 16 || type === 17) && end - body >= 16) {
         // struct ifinfomsg { u8 family, pad; u16 type; s32 index; u32 flags, change }
         ev.ifindex = buf.readInt32LE(body + 4);
+      } else if ((type === RTM_NEWROUTE || type === RTM_DELROUTE) && end - body >= 12) {
+        // struct rtmsg { u8 family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags }; RTA_TABLE for tables > 255
+        ev.table = buf.readUInt8(body + 4);
+        ev.protocol = buf.readUInt8(body + 5);
+        try {
+          forEachAttr(buf, body + 12, end, (t, o, l) => {
+            if (t === RTA_TABLE && l >= 4) ev.table = buf.readUInt32LE(o);
+          });
+        } catch {
+          // A malformed attribute leaves the header's table: the event still marks the namespace.
+        }
       }
       events.push(ev);
     }
@@ -174,6 +208,9 @@ export function openEventSocket(
   });
   return {
     netns,
+    join(groups) {
+      if (!closed) for (const g of groups) sock.addMembership(g);
+    },
     close() {
       if (closed) return;
       closed = true;

@@ -26,7 +26,10 @@ import { type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
 import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
 import type { KernelWrite, KernelWriteResult } from './api.js';
-import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP } from './uapi.js';
+import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP, RTNLGRP_ROUTING } from './uapi.js';
+import { dumpRoutes, dumpRules, runRoutingOps } from './route-rules.js';
+import { RTPROT_RECONCILER, type LiveRoute, type LiveRule, type RoutingOp } from '../core/source-routing.js';
+import type { RtnlEvent } from './events.js';
 
 
 class KernelNamespace implements NamespaceKernel {
@@ -52,6 +55,18 @@ class KernelNamespace implements NamespaceKernel {
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
   private rpCache: { key: string; values: Record<string, number> } | undefined;
+  // Source routing. Routes and rules are kept like links, but only while the
+  // feed has joined the route and rule groups (it does at the first routing
+  // read); `routingTables` filters route notifications down to the tables read
+  // and the tool's own routes. `owned`: whether this namespace may hold routes
+  // or rules the tool created ('none' once a read found none and nothing was
+  // written since), so a namespace without `sourceRouting` costs nothing after
+  // its first pass.
+  private routingCache: { key: string; routes: LiveRoute[]; rules: LiveRule[] } | undefined;
+  private routingTables = new Set<number>();
+  private routingJoined = false;
+  private owned: 'unknown' | 'none' | 'some' = 'unknown';
+  // Bumped at each re-dump: a read's fingerprint holds it in place of the link and address bytes.
   // Bumped at each re-dump: a read's fingerprint holds them in place of the link and
   // address bytes. One counter each: with a shared one, the address re-dump after the
   // links' moved the links' number too, and the next read (both kept) missed the memo.
@@ -129,7 +144,9 @@ class KernelNamespace implements NamespaceKernel {
       this.feedSaw = true;
     };
     const sock = openEventSocket(this.netns, (fn) => this.enter(fn), {
-      onEvents: (events) => {
+      onEvents: (all) => {
+        const events = all.filter((e) => this.concerns(e));
+        if (events.length === 0) return;
         saw();
         handlers.onEvents(events);
       },
@@ -143,6 +160,7 @@ class KernelNamespace implements NamespaceKernel {
       },
     });
     this.feed = sock;
+    this.routingJoined = false;
     this.linkWatch?.close();
     this.linkWatch = undefined;
     // Nothing kept from before the subscription can be vouched for.
@@ -156,6 +174,12 @@ class KernelNamespace implements NamespaceKernel {
         this.dropWatched();
       },
     };
+  }
+
+  /** Route notifications matter only for the tables source routing reads and for the tool's own routes. */
+  private concerns(e: RtnlEvent): boolean {
+    if (e.kind !== 'newroute' && e.kind !== 'delroute') return true;
+    return e.protocol === RTPROT_RECONCILER || (e.table !== undefined && this.routingTables.has(e.table));
   }
 
   /** Drops what the kept lists and values say when a notification (or a lost one) came since the last drain. */
@@ -183,6 +207,52 @@ class KernelNamespace implements NamespaceKernel {
     this.linkCache = undefined;
     this.addrCache = undefined;
     this.rpCache = undefined;
+    this.routingCache = undefined;
+  }
+
+  async runRouting(ops: readonly RoutingOp[]): Promise<KernelWriteResult[]> {
+    if (ops.length === 0) return [];
+    const results = runRoutingOps(this.rtnl(), ops);
+    // Our own writes: the notification would tell too, but the verify read comes first.
+    this.routingCache = undefined;
+    if (ops.some((o) => o.op.startsWith('add'))) this.owned = 'some';
+    return results;
+  }
+
+  private routingInto(live: LiveNamespace, select: NonNullable<LiveSelection['routing']>, fp: FingerprintBuilder | undefined): void {
+    const r = this.readRouting(select);
+    if (r) {
+      live.routes = r.routes;
+      live.rules = r.rules;
+    }
+    // Decoded already (a few messages); their text stands for their bytes.
+    fp?.u32(6).str(r ? JSON.stringify(r) : '');
+  }
+
+  /**
+   * Rules, and routes of `tables` plus the tool's own; for 'owned', only while
+   * the tool may have something here. Synchronous: called inside the namespace.
+   */
+  private readRouting(select: NonNullable<LiveSelection['routing']>): { routes: LiveRoute[]; rules: LiveRule[] } | undefined {
+    if (select === 'owned' && this.owned === 'none') return undefined;
+    const tables = select === 'owned' ? [] : [...select.tables].sort((a, b) => a - b);
+    const key = select === 'owned' ? 'owned' : tables.join(',');
+    if (this.feed && !this.routingJoined && select !== 'owned') {
+      this.feed.join?.(Object.values(RTNLGRP_ROUTING));
+      this.routingJoined = true;
+      this.routingCache = undefined;
+    }
+    this.routingTables = new Set(tables);
+    if (this.routingJoined && this.routingCache?.key === key) return { routes: this.routingCache.routes.map((r) => ({ ...r })), rules: this.routingCache.rules.map((r) => ({ ...r })) };
+    const rules = dumpRules(this.rtnl());
+    const ownRule = rules.some((r) => r.protocol === RTPROT_RECONCILER);
+    // Without a declared table, an own route without an own rule is not looked for: the rule dump alone is a few messages.
+    const routes = select !== 'owned' || ownRule || this.owned === 'some' ? dumpRoutes(this.rtnl(), new Set(tables)) : [];
+    const mine = ownRule || routes.some((r) => r.protocol === RTPROT_RECONCILER);
+    this.owned = mine ? 'some' : 'none';
+    if (select === 'owned' && !mine) return undefined;
+    if (this.routingJoined) this.routingCache = { key, routes: routes.map((r) => ({ ...r })), rules: rules.map((r) => ({ ...r })) };
+    return { routes, rules };
   }
 
 
@@ -228,7 +298,8 @@ class KernelNamespace implements NamespaceKernel {
 
   /** With `fp`: fingerprints the read, and returns undefined (nothing decoded) when it equals `since`. */
   private readLiveSync(select: LiveSelection, fp?: FingerprintBuilder, since?: LiveFingerprint): LiveNamespace | undefined {
-    const all = Object.keys(select).length === 0;
+    // Routing is never part of "everything": a caller asks for it by name.
+    const all = Object.keys(select).every((k) => k === 'routing');
     const want = (v: unknown) => (all ? true : v !== undefined && v !== false);
     const live: LiveNamespace = {
       netns: this.netns,
@@ -243,7 +314,8 @@ class KernelNamespace implements NamespaceKernel {
     const needLinks = want(select.links) || rpAll;
     const wantAddrs = want(select.addresses);
     const rpList = rpAll ? undefined : Array.isArray(select.rpFilter) ? select.rpFilter : undefined;
-    if (needLinks || wantAddrs || rpAll || rpList) this.drainWatch();
+    // Kept routes and rules hang on the feed too; without a feed they are never kept (no watch socket for them).
+    if (needLinks || wantAddrs || rpAll || rpList || (select.routing && this.feed)) this.drainWatch();
 
     // Send every request first, then collect: the genl batch (limits, then the
     // endpoint dump; one socket runs one dump at a time) and the link dump.
@@ -309,6 +381,7 @@ class KernelNamespace implements NamespaceKernel {
       fp.u32(5);
       for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
     }
+    if (select.routing) this.routingInto(live, select.routing, fp);
     if (fp) {
       if (fp.equals(since)) return undefined;
       fp.decodeAll();

@@ -9,8 +9,9 @@ import { RTPROT_RECONCILER } from '../core/source-routing.js';
 import type { LiveRoute, LiveRule, RouteSpec, RoutingOp, RuleSpec } from '../core/source-routing.js';
 import type { KernelError, KernelWriteResult } from './api.js';
 import { AF_INET, AF_INET6, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './mptcp-codec.js';
-import { forEachAttr, nextSeq, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NlWriter } from './nlsock.js';
-import type { NlRequest, NlSocket } from './nlsock.js';
+import { forEachAttr, NETLINK_ROUTE, nextSeq, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NlSocket, NlWriter } from './nlsock.js';
+import { withNetns } from './netns.js';
+import type { NlRequest } from './nlsock.js';
 
 const RTM_NEWROUTE = 24;
 const RTM_DELROUTE = 25;
@@ -54,6 +55,7 @@ const FR_ACT_TO_TBL = 1;
 /** Attributes the kernel reports on every rule, or that select nothing at their reported value. */
 const NEUTRAL_RULE_ATTRS = new Set([FRA_SRC, FRA_PRIORITY, FRA_TABLE, FRA_PROTOCOL, FRA_PAD, FRA_FWMASK, FRA_FWMARK, FRA_SUPPRESS_IFGROUP, FRA_SUPPRESS_PREFIXLEN]);
 
+const AF_UNSPEC = 0;
 const afOf = (f: Family) => (f === 4 ? AF_INET : AF_INET6);
 const addrBytes = (f: Family, a: string) => (f === 4 ? parseIPv4(a) : parseIPv6(a));
 const addrText = (buf: Buffer, off: number, len: number): string | undefined =>
@@ -143,41 +145,47 @@ function runOne(sock: NlSocket, w: NlWriter, req: NlRequest): void {
 /**
  * Routes of the namespace that the tool may need to see: those in `tables`
  * (whatever their protocol: a foreign route there is reported, never touched)
- * and every route carrying RTPROT_RECONCILER. IPv4 then IPv6.
+ * and every route carrying RTPROT_RECONCILER. One AF_UNSPEC dump: the kernel
+ * walks IPv4 then IPv6 (other families' routes are not parsed).
  */
 export function dumpRoutes(sock: NlSocket, tables: ReadonlySet<number>): LiveRoute[] {
   const out: LiveRoute[] = [];
   const w = new NlWriter(64);
-  for (const [af, name] of [
-    [AF_INET, 'inet'],
-    [AF_INET6, 'inet6'],
-  ] as const) {
-    const req = queueDump(w.reset(), RTM_GETROUTE, RTMSG_LEN, af, `RTM_GETROUTE ${name} dump`, (buf, off, len, type) => {
-      if (type !== RTM_NEWROUTE) return;
-      const r = parseRoute(buf, off, len);
-      if (r && r.table !== RT_TABLE_LOCAL && (tables.has(r.table) || r.protocol === RTPROT_RECONCILER)) out.push(r);
-    });
-    runOne(sock, w, req);
-  }
+  const req = queueDump(w, RTM_GETROUTE, RTMSG_LEN, AF_UNSPEC, 'RTM_GETROUTE dump', (buf, off, len, type) => {
+    if (type !== RTM_NEWROUTE) return;
+    const r = parseRoute(buf, off, len);
+    if (r && r.table !== RT_TABLE_LOCAL && (tables.has(r.table) || r.protocol === RTPROT_RECONCILER)) out.push(r);
+  });
+  runOne(sock, w, req);
   return out;
 }
 
-/** Every IPv4 and IPv6 policy rule of the namespace. */
+/**
+ * Every IPv4 and IPv6 policy rule of the namespace: one AF_UNSPEC dump (the
+ * kernel walks every family's rules), one round trip instead of two.
+ */
 export function dumpRules(sock: NlSocket): LiveRule[] {
   const out: LiveRule[] = [];
   const w = new NlWriter(64);
-  for (const [af, name] of [
-    [AF_INET, 'inet'],
-    [AF_INET6, 'inet6'],
-  ] as const) {
-    const req = queueDump(w.reset(), RTM_GETRULE, FIB_RULE_HDR_LEN, af, `RTM_GETRULE ${name} dump`, (buf, off, len, type) => {
-      if (type !== RTM_NEWRULE) return;
-      const r = parseRule(buf, off, len);
-      if (r) out.push(r);
-    });
-    runOne(sock, w, req);
-  }
+  const req = queueDump(w, RTM_GETRULE, FIB_RULE_HDR_LEN, AF_UNSPEC, 'RTM_GETRULE dump', (buf, off, len, type) => {
+    if (type !== RTM_NEWRULE) return;
+    const r = parseRule(buf, off, len);
+    if (r) out.push(r);
+  });
+  runOne(sock, w, req);
   return out;
+}
+
+/** The rules of namespace `netns` on a socket of its own (doctor: no cached handle). */
+export function readRules(netns: string): LiveRule[] {
+  return withNetns(netns, () => {
+    const sock = new NlSocket(NETLINK_ROUTE, netns);
+    try {
+      return dumpRules(sock);
+    } finally {
+      sock.close();
+    }
+  });
 }
 
 function routeText(r: RouteSpec | LiveRoute): string {

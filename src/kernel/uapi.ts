@@ -41,5 +41,15 @@ export const RTM_DELNETCONF = 81;
 /** rtnetlink multicast groups (enum rtnetlink_groups) the reconciler listens to. */
 export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV6_IFADDR: 9, IPV4_NETCONF: 24 } as const;
 
+/**
+ * Route and rule groups, joined only by a namespace that uses source routing:
+ * elsewhere every route change would wake the daemon for nothing.
+ */
+export const RTNLGRP_ROUTING = { IPV4_ROUTE: 7, IPV4_RULE: 8, IPV6_ROUTE: 11, IPV6_RULE: 19 } as const;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTM_NEWRULE = 32;
+export const RTM_DELRULE = 33;
+
 /** setns(2)/unshare(2): the network namespace. */
 export const CLONE_NEWNET = 0x40000000;

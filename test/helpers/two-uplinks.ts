@@ -2,16 +2,8 @@
 // 198.51.100.2 via 198.51.100.1, the default route; c2 203.0.113.2 via
 // 203.0.113.1) and a server that is also their gateway, serving 192.0.2.1 on
 // lo, with a strict reverse-path filter and ARP answered only for addresses of
-// the asking link. Source routing is installed by the tool's own planner and
-// route-rules module; `ss` is the oracle.
-import { expect } from 'vitest';
-import type { LiveAddress, LiveLink } from '../../src/core/model.js';
-import { planSourceRouting } from '../../src/core/source-routing.js';
-import { run as runReqs } from '../../src/kernel/mptcp-pm.js';
-import { withNetns } from '../../src/kernel/netns.js';
-import { NETLINK_ROUTE, NlSocket, NlWriter } from '../../src/kernel/nlsock.js';
-import { dumpRoutes, dumpRules, runRoutingOps } from '../../src/kernel/route-rules.js';
-import { queueDumpAddresses, queueDumpLinks } from '../../src/kernel/rtnl.js';
+// the asking link. Source routing is the product's (`sourceRouting` in the
+// test's config); `ss` is the oracle.
 import { createNetns, ip, setNsSysctl, sh, veth } from './netns.js';
 
 export const SERVICE = '192.0.2.1';
@@ -62,31 +54,3 @@ export function twoUplinks(prefix: string, made: string[]): { cli: string; srv: 
   ip('-n', srv, 'mptcp', 'limits', 'set', 'subflows', '2', 'add_addr_accepted', '0');
   return { cli, srv };
 }
-
-export function installSourceRouting(cli: string): void {
-  withNetns(cli, () => {
-    const s = new NlSocket(NETLINK_ROUTE, cli);
-    try {
-      const links: LiveLink[] = [];
-      const addresses: LiveAddress[] = [];
-      const w = new NlWriter();
-      runReqs(s, w.reset(), [queueDumpLinks(w, links)]);
-      runReqs(s, w.reset(), [queueDumpAddresses(w, addresses)]);
-      const c2 = links.find((l) => l.name === 'c2')!;
-      const plan = planSourceRouting({
-        declared: { c2: { table: 102, gateway: '203.0.113.1' } },
-        links,
-        addresses,
-        endpoints: [{ address: '203.0.113.2', dev: 'c2', ifindex: c2.ifindex }],
-        routes: dumpRoutes(s, new Set([102])),
-        rules: dumpRules(s),
-      });
-      expect(plan.errors).toEqual([]);
-      const results = runRoutingOps(s, [...plan.before, ...plan.after]);
-      expect(results.filter((r) => !r.ok)).toEqual([]);
-    } finally {
-      s.close();
-    }
-  });
-}
-

@@ -151,7 +151,7 @@ export function printPass(outcome: PassOutcome, opts: PassOptions, io: CliIO, ap
 function hasChanges(r: ReconcileResult): boolean {
   // Pending items (a dev that does not exist yet) are work still to do, even if
   // apply can't do it now: a pipeline must not read them as "in sync".
-  return r.operations.length > 0 || !r.converged || r.pending.length > 0;
+  return r.operations.length > 0 || r.routing.length > 0 || !r.converged || r.pending.length > 0;
 }
 
 export async function run(opts: PassOptions, io: CliIO): Promise<number> {

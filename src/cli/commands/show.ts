@@ -40,7 +40,8 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   try {
     for (const name of names) {
       try {
-        lives.push(await openNamespace(name).readLive());
+        // A snapshot carries every rule (plan --live plans source routing from it); the YAML shows only the tool's own.
+        lives.push(await openNamespace(name).readLive({ routing: o.output === 'json' ? { tables: [] } : 'owned' }));
         caps.push(probeCapabilities(name));
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
