@@ -3,45 +3,21 @@
 // generation, and the executor asks between operations); and a steady conflict
 // (mptcpd running, under `warn` and under `fail`) is logged when it starts, not
 // on every resync.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConflictChecker } from '../src/apply/conflict-gate.js';
 import { openLiveManagers, type LiveManagerSource } from '../src/conflicts/index.js';
 import type { Operation } from '../src/core/model.js';
 import { realDeps } from '../src/daemon/deps.js';
 import { netnsIdentity } from '../src/kernel/netns.js';
 import { main } from '../src/cli/main.js';
-import { daemonTestScope, metrics, type Sample, type TestDaemon } from './helpers/daemon.js';
+import { metrics, type Sample, type TestDaemon } from './helpers/daemon.js';
 import { captureIO } from './helpers/io.js';
-import { ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
-import { requireRealManagers, startMptcpd, stopAllManagers, waitFor, type RealManager } from './helpers/real-managers.js';
+import { ip, ipEndpoints, ipLimits, veth } from './helpers/netns.js';
+import { managerTestScope, startMptcpd, waitFor, type RealManager } from './helpers/real-managers.js';
 
-const scope = daemonTestScope('cfC');
-// No manager configuration on the machine counts here: only the running process.
-const emptyEtc = mkdtempSync(join(tmpdir(), 'cfC-etc-'));
-const sources: LiveManagerSource[] = [];
+const { scope, emptyEtc, sources } = managerTestScope('cfC');
 const MPTCPD_ARGS = ['--path-manager=addr_adv', '--addr-flags=subflow', '--notify-flags=existing,skip_link_local,skip_loopback'];
-
-beforeAll(() => {
-  requireRoot();
-  requireRealManagers();
-});
-afterEach(async () => {
-  // Managers first (they write to the namespace), then the daemons.
-  await stopAllManagers();
-  await scope.stopDaemons();
-  for (const s of sources.splice(0)) s.close();
-});
-afterAll(async () => {
-  try {
-    await stopAllManagers();
-  } finally {
-    scope.cleanup();
-    rmSync(emptyEtc, { recursive: true, force: true });
-  }
-});
 
 /** A namespace where mptcpd has something to manage: an address on a veth with carrier. */
 function managedNamespace(address: string): string {

@@ -3,39 +3,15 @@
 // the kernel's exec event and asks right before each write, so not one write
 // reaches the namespace after mptcpd's exec: what mptcpd set up is left exactly
 // as mptcpd left it, and the namespace is reported blocked, naming mptcpd.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConflictChecker } from '../src/apply/conflict-gate.js';
-import { openLiveManagers, type LiveManagerSource } from '../src/conflicts/index.js';
-import { daemonTestScope, eventually, metrics, metricValue, type Sample } from './helpers/daemon.js';
-import { ip, ipEndpoints, ipLimits, requireRoot, veth } from './helpers/netns.js';
-import { requireRealManagers, startMptcpd, stopAllManagers, waitFor } from './helpers/real-managers.js';
+import { openLiveManagers } from '../src/conflicts/index.js';
+import { eventually, metrics, metricValue, type Sample } from './helpers/daemon.js';
+import { ip, ipEndpoints, ipLimits, veth } from './helpers/netns.js';
+import { managerTestScope, startMptcpd, waitFor } from './helpers/real-managers.js';
 
-const scope = daemonTestScope('y15');
-// No manager configuration on the machine counts here: only the running process.
-const emptyEtc = mkdtempSync(join(tmpdir(), 'y15-etc-'));
-const sources: LiveManagerSource[] = [];
-
-beforeAll(() => {
-  requireRoot();
-  requireRealManagers();
-});
-afterEach(async () => {
-  // Managers first (they write to the namespace), then the daemons.
-  await stopAllManagers();
-  await scope.stopDaemons();
-  for (const s of sources.splice(0)) s.close();
-});
-afterAll(async () => {
-  try {
-    await stopAllManagers();
-  } finally {
-    scope.cleanup();
-    rmSync(emptyEtc, { recursive: true, force: true });
-  }
-});
+const { scope, emptyEtc, sources } = managerTestScope('y15');
 
 const writes = (m: Sample[]) => m.filter((s) => s.name === 'mptcp_reconciler_operations_total').reduce((a, s) => a + s.value, 0);
 

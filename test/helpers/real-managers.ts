@@ -8,7 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sh } from './netns.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { LiveManagerSource } from '../../src/conflicts/index.js';
+import { daemonTestScope } from './daemon.js';
+import { requireRoot, sh } from './netns.js';
 import { waitFor } from './wait.js';
 
 export const MPTCPD_BIN = '/usr/libexec/mptcpd';
@@ -227,4 +230,34 @@ export async function startNetworkManager(netns: string, o: NetworkManagerOption
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * A daemon test scope for files that run real managers next to the daemon:
+ * managers stop before the daemons after each test (they write to the
+ * namespace), and an empty /etc stands in for the machine's so that only the
+ * running processes count as evidence.
+ */
+export function managerTestScope(prefix: string): { scope: ReturnType<typeof daemonTestScope>; emptyEtc: string; sources: LiveManagerSource[] } {
+  const scope = daemonTestScope(prefix);
+  const emptyEtc = mkdtempSync(join(tmpdir(), `${prefix}-etc-`));
+  const sources: LiveManagerSource[] = [];
+  beforeAll(() => {
+    requireRoot();
+    requireRealManagers();
+  });
+  afterEach(async () => {
+    await stopAllManagers();
+    await scope.stopDaemons();
+    for (const s of sources.splice(0)) s.close();
+  });
+  afterAll(async () => {
+    try {
+      await stopAllManagers();
+    } finally {
+      scope.cleanup();
+      rmSync(emptyEtc, { recursive: true, force: true });
+    }
+  });
+  return { scope, emptyEtc, sources };
 }
