@@ -148,8 +148,9 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
   const blocked = await gateStep(opts.conflictGate, desired, live, plan, result, log);
   // 4. execute
   const ops = plan.operations;
-  if (opts.mode === 'enforce' && !blocked) {
-    result.applied = true;
+  if (opts.mode === 'enforce' && !blocked) result.applied = true;
+  // Nothing to write (every converged resync): no executor, its closures and tables.
+  if (result.applied && ops.length > 0) {
     const done = await executeOperations(kernel, ops, live, {
       signal: opts.signal,
       beforeOperation: opts.beforeOperation,
