@@ -202,8 +202,12 @@ export class FightDetector {
     };
   }
 
+  // Asked before every pass: the answer of state() without building its report.
   nextAllowedAt(netns: string): number {
-    return this.state(netns).nextAllowedAt;
+    const r = this.ns.get(netns);
+    if (!r) return 0;
+    this.settle(r, this.now());
+    return r.fighting ? r.nextAllowedAt : 0;
   }
 
   mayApply(netns: string): boolean {
