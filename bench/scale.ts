@@ -36,6 +36,12 @@ export interface GrowthRow {
   hwmMb: number;
   heapUsedMb: number;
   idleCpuPercent: number;
+  /**
+   * A second daemon in the same window that manages no namespace: what the
+   * machine's other activity costs any daemon (process exec events, /run/netns
+   * changes), not the resync passes.
+   */
+  baselineCpuPercent: number;
   idleSeconds: number;
   /** 1-minute load average when the row started and ended. */
   load: [number, number];
@@ -72,23 +78,33 @@ export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContex
     const d = await startDaemon(cfg, join(ctx.dir, `growth-${n}.log`), ctx.resyncMs, ctx.setChild);
     try {
       assertConverged(fleet, `N=${n} watch first pass`);
-      // Past the first resync rounds (V8 tiers the pass code up), then the idle window.
-      await sleep(2 * ctx.resyncMs);
-      const c0 = cpuSeconds(d.child.pid!);
-      const w0 = now();
-      await sleep(idleSeconds * 1000);
-      const secs = (now() - w0) / 1000;
-      const idleCpuPercent = ((cpuSeconds(d.child.pid!) - c0) / secs) * 100;
+      const none = join(ctx.dir, 'growth-none.yaml');
+      writeFileSync(none, 'version: 1\nnamespaces:\n  - netns: "scqbench-none-*"\n    limits: { subflows: 2 }\n');
+      const base = await startDaemon(none, join(ctx.dir, 'growth-none.log'), ctx.resyncMs, () => {});
+      let c0: number, b0: number, w0: number, secs: number, idleCpuPercent: number, baselineCpuPercent: number;
+      try {
+        // Past the first resync rounds (V8 tiers the pass code up), then the idle window.
+        await sleep(2 * ctx.resyncMs);
+        c0 = cpuSeconds(d.child.pid!);
+        b0 = cpuSeconds(base.child.pid!);
+        w0 = now();
+        await sleep(idleSeconds * 1000);
+        secs = (now() - w0) / 1000;
+        idleCpuPercent = ((cpuSeconds(d.child.pid!) - c0) / secs) * 100;
+        baselineCpuPercent = ((cpuSeconds(base.child.pid!) - b0) / secs) * 100;
+      } finally {
+        await base.stop();
+      }
       if (d.exited()) throw d.fail(`watch ${d.exited()} while idle`);
       const mem = procStatus(d.child.pid!);
       const heap = heapUsedMb(await metricsText(d.port));
       const row: GrowthRow = {
         n, cliColdMs, ipColdMs, cliCheckMs, ipCheckMs, watchReadyMs: d.readyMs,
-        rssMb: mem.rssMb, hwmMb: mem.hwmMb, heapUsedMb: heap, idleCpuPercent, idleSeconds: secs, load: [l0, load1()],
+        rssMb: mem.rssMb, hwmMb: mem.hwmMb, heapUsedMb: heap, idleCpuPercent, baselineCpuPercent, idleSeconds: secs, load: [l0, load1()],
       };
       ctx.log(
         `  N=${n}: cold ${round(cliColdMs)} / ${round(ipColdMs)} ms, check ${round(cliCheckMs)} / ${round(ipCheckMs)} ms, ready ${round(d.readyMs)} ms, ` +
-          `RSS ${round(mem.rssMb)} MB (HWM ${round(mem.hwmMb)}, heap ${round(heap)}), idle ${round(idleCpuPercent, 2)} % (load ${row.load.join(' -> ')})`,
+          `RSS ${round(mem.rssMb)} MB (HWM ${round(mem.hwmMb)}, heap ${round(heap)}), idle ${round(idleCpuPercent, 2)} % (no namespaces: ${round(baselineCpuPercent, 2)} %) (load ${row.load.join(' -> ')})`,
       );
       return row;
     } finally {
