@@ -22,8 +22,9 @@ function ipBatch(lines: string[], ns?: string): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr}`);
 }
 
-export function createFleet(n: number): Fleet {
-  const prefix = `mrb${randomBytes(3).toString('hex')}`;
+/** `tag` starts the prefix; the random rest keeps each run's names apart from every other run's. */
+export function createFleet(n: number, tag = 'mrb'): Fleet {
+  const prefix = `${tag}${randomBytes(3).toString('hex')}`;
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
   const fleet = { prefix, names };
   try {
@@ -53,9 +54,10 @@ export function resetFleet(fleet: Fleet): void {
     ipBatch(['mptcp endpoint flush', 'mptcp limits set subflows 2 add_addr_accepted 0'], ns);
   }
   const script = fleet.names
-    .map((ns) => IFACES.map((d) => `ip netns exec ${ns} sh -c 'echo 0 > /proc/sys/net/ipv4/conf/${d}/rp_filter'`).join('\n'))
+    .map((ns) => `ip netns exec ${ns} sh -c '${IFACES.map((d) => `echo 0 > /proc/sys/net/ipv4/conf/${d}/rp_filter`).join('; ')}'`)
     .join('\n');
-  execFileSync('bash', ['-c', script]);
+  // On stdin: at N=800 the script is too long for one argument (E2BIG).
+  execFileSync('bash', ['-s'], { input: script });
 }
 
 export function destroyFleet(fleet: Fleet): void {

@@ -6,33 +6,26 @@
 //   npm run bench -- --n 200 --runs 3 --idle 60
 //   (or BENCH_N, BENCH_RUNS, BENCH_IDLE; --skip-watch for the one-shot parts only,
 //   --skip-cli for the in-process passes without the whole-process and iproute2 runs)
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+//   Growth and soak: --growth 1,50,200,800 --growth-idle 30 --soak-n 200
+//   --soak-minutes 2 --soak-sample 5 (BENCH_GROWTH, BENCH_SOAK_MINUTES); --skip-detail,
+//   --skip-growth, --skip-soak leave that part out and keep its figures from the
+//   previous results.json, so the 30-minute soak can run on its own.
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { reconcileAll } from '../src/apply/reconcile.js';
 import { PassMemo } from '../src/apply/pass-memo.js';
 import { loadConfig, resolveAll } from '../src/config/index.js';
 import type { DesiredNamespace } from '../src/core/model.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { listNamespaces } from '../src/kernel/netns.js';
+import { BIN, cpuSeconds, metricsText, now, passesIn, procStatus, ROOT, sleep, startDaemon } from './daemon-proc.js';
 import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
 import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
 import { loadWorstBench, loadWorstReport } from './load-worst.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/bench/run.js -> repo root is two levels up.
-const ROOT = resolve(here, '..', '..');
-const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
-/** The daemon runs with the NODE_OPTIONS of the systemd unit (the image sets the same; a test keeps them equal). */
-const DAEMON_NODE_OPTIONS = ((): string => {
-  const unit = join(ROOT, 'deploy', 'systemd', 'mptcp-reconciler.service');
-  const m = /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(readFileSync(unit, 'utf8'));
-  if (!m) throw new Error(`${unit}: no Environment="NODE_OPTIONS=..." line`);
-  return m[1]!;
-})();
+import { type GrowthRow, growthRow, type ScaleContext, soak, type SoakResult } from './scale.js';
+import { type ScaleReport, scaleReport } from './scale-report.js';
 
 interface Args {
   n: number;
@@ -43,6 +36,16 @@ interface Args {
   /** Only the in-process passes of the one-shot part (no CLI processes, no iproute2 baseline). */
   skipCli: boolean;
   out: string;
+  growth: number[];
+  growthIdleSeconds: number;
+  soakN: number;
+  soakMinutes: number;
+  soakSampleSeconds: number;
+  skipDetail: boolean;
+  skipGrowth: boolean;
+  skipSoak: boolean;
+  /** Start of the namespace names (a random part follows, unique to the run). */
+  tag: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,7 +58,25 @@ function parseArgs(argv: string[]): Args {
     return v;
   };
   const outIdx = argv.indexOf('--out');
+  const str = (flag: string, env: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : process.env[env];
+  };
+  const growthRaw = str('--growth', 'BENCH_GROWTH') ?? '1,50,200,800';
+  const growth = growthRaw.split(',').map(Number);
+  if (growth.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`--growth ${growthRaw}: expected positive integers separated by commas`);
+  const tag = str('--tag', 'BENCH_TAG') ?? 'mrb';
+  if (!/^[A-Za-z][A-Za-z0-9]{0,5}$/.test(tag)) throw new Error(`--tag ${tag}: expected 1-6 letters or digits, starting with a letter`);
   return {
+    growth,
+    growthIdleSeconds: get('--growth-idle', 'BENCH_GROWTH_IDLE', 30),
+    soakN: get('--soak-n', 'BENCH_SOAK_N', 200),
+    soakMinutes: get('--soak-minutes', 'BENCH_SOAK_MINUTES', 2),
+    soakSampleSeconds: get('--soak-sample', 'BENCH_SOAK_SAMPLE', 5),
+    skipDetail: argv.includes('--skip-detail'),
+    skipGrowth: argv.includes('--skip-growth'),
+    skipSoak: argv.includes('--skip-soak'),
+    tag,
     n: get('--n', 'BENCH_N', 200),
     runs: get('--runs', 'BENCH_RUNS', 3),
     idleSeconds: get('--idle', 'BENCH_IDLE', 60),
@@ -66,11 +87,9 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
 /** Blocks without spinning, so a poll loop leaves the CPU to the daemon it measures. */
 const sleepSync = (ms: number): void => void Atomics.wait(sleepBuf, 0, 0, ms);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -244,73 +263,16 @@ interface WatchResult {
   vmHwmMb: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
-    });
-  });
-}
-
-function procStatus(pid: number): { rssMb: number; hwmMb: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the ")" of comm: state is field 3, utime 14, stime 15.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-async function passesTotal(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const m of text.matchAll(/^mptcp_reconciler_passes_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1]);
-  return sum;
-}
-
 async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string) => void, setChild: (c: ChildProcess | undefined) => void): Promise<WatchResult> {
   const cfg = join(dir, 'watch.yaml');
   let subflows = 8;
   writeFileSync(cfg, fleetConfig(fleet, { derived: true, subflows }));
   resetFleet(fleet);
-  const port = await freePort();
-  const logPath = join(dir, 'watch.log');
-  const out = createWriteStream(logPath);
-  const t0 = now();
-  const child = spawn(
-    process.execPath,
-    [BIN, 'watch', '-f', cfg, '--listen', `127.0.0.1:${port}`, '--resync', `${args.resyncMs}ms`, '--log-level', 'warn', '--node', 'bench'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: DAEMON_NODE_OPTIONS } },
-  );
-  setChild(child);
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
-  let exited: string | undefined;
-  child.on('exit', (code, sig) => (exited = `exited ${code ?? sig}`));
-  const fail = (what: string) => new Error(`${what}; daemon log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+  const d = await startDaemon(cfg, join(dir, 'watch.log'), args.resyncMs, setChild);
+  const { child, port, readyMs, fail } = d;
+  const exited = d.exited;
 
   try {
-    for (;;) {
-      if (exited) throw fail(`watch ${exited} before it was ready`);
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break;
-      } catch {
-        /* not listening yet */
-      }
-      if (now() - t0 > 120_000) throw fail('watch not ready within 120 s');
-      await sleep(10);
-    }
-    const readyMs = now() - t0;
     log(`  watch: ready after ${round(readyMs)} ms`);
     assertConverged(fleet, 'watch first pass');
 
@@ -374,13 +336,13 @@ async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string
     const idle: WatchResult['idle'] = [];
     for (let r = 0; r < args.runs; r++) {
       const c0 = cpuSeconds(child.pid!);
-      const p0 = await passesTotal(port);
+      const p0 = passesIn(await metricsText(port));
       const w0 = now();
       await sleep(args.idleSeconds * 1000);
       const secs = (now() - w0) / 1000;
       const c1 = cpuSeconds(child.pid!);
-      const p1 = await passesTotal(port);
-      if (exited) throw fail(`watch ${exited} while idle`);
+      const p1 = passesIn(await metricsText(port));
+      if (exited()) throw fail(`watch ${exited()} while idle`);
       idle.push({ seconds: secs, cpuPercent: ((c1 - c0) / secs) * 100, passes: p1 - p0 });
       log(`  idle window ${r + 1}: cpu ${round(((c1 - c0) / secs) * 100, 2)} % over ${round(secs)} s, ${p1 - p0} passes`);
     }
@@ -388,10 +350,7 @@ async function watchBench(fleet: Fleet, dir: string, args: Args, log: (s: string
     assertConverged(fleet, 'watch after idle');
     return { readyMs, runs, idle, vmRssMb: mem.rssMb, vmHwmMb: mem.hwmMb };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise<void>((r) => (exited ? r() : child.once('exit', () => r())));
-    setChild(undefined);
-    out.end();
+    await d.stop();
   }
 }
 
@@ -418,14 +377,17 @@ function machine() {
   };
 }
 
-function writeReadme(outDir: string, res: ReturnType<typeof buildResults>): void {
+function writeReadme(outDir: string, res: DetailResults, scaleMd: string): void {
   const m = res.machine;
   const rows = res.table.map((r) => `| ${r.what} | ${r.ours} | ${r.baseline} | ${r.ratio} |`);
   const trows = res.targets.map((t) => `| ${t.name} | ${t.value} ${t.unit} | ${t.atLeast ? '≥' : '≤'} ${t.limit} ${t.unit} | ${t.met ? 'met' : '**missed**'} |`);
   const text = `\`npm run bench\` (builds first) creates N throwaway namespaces (a veth pair, 8
 documentation addresses each), measures, checks every result with iproute2, and
 removes them. Options: \`-- --n 200 --runs 3 --idle 60 --skip-watch --skip-cli\` (or
-BENCH_N, BENCH_RUNS, BENCH_IDLE). Raw figures: [results.json](results.json).
+BENCH_N, BENCH_RUNS, BENCH_IDLE) for the detailed part; \`--growth 1,50,200,800
+--growth-idle 30\` for the growth table; \`--soak-n 200 --soak-minutes 30 --soak-sample 5\`
+for the soak (default 2 minutes); \`--skip-detail --skip-growth --skip-soak\` keep that
+part's figures from the previous run. Raw figures: [results.json](results.json).
 
 Work per namespace: 8 subflow endpoints, limits 8/8, rp_filter loose on 2
 interfaces. Figures are medians of ${res.params.runs} runs at N=${res.params.n}.
@@ -456,7 +418,7 @@ ${rows.join('\n')}
 | target (N=${res.params.n}) | value | limit | |
 | --- | --- | --- | --- |
 ${trows.join('\n')}
-`;
+${scaleMd ? `\n${scaleMd}` : ''}`;
   // Only the part between the markers is generated; notes around it are kept.
   const path = join(outDir, 'README.md');
   const START = '<!-- results:start (written by npm run bench) -->';
@@ -472,6 +434,8 @@ ${trows.join('\n')}
   const block = `${START}\n${text}${END}`;
   writeFileSync(path, a >= 0 && b > a ? `${prev.slice(0, a)}${block}${prev.slice(b + END.length)}` : `${block}\n`);
 }
+
+type DetailResults = ReturnType<typeof buildResults>;
 
 function buildResults(args: Args, one: OneShotRun[], watch: WatchResult | undefined, load: { start: number[]; end: number[] }) {
   const med = (k: keyof OneShotRun) => median(one.map((r) => r[k]));
@@ -550,6 +514,68 @@ function buildResults(args: Args, one: OneShotRun[], watch: WatchResult | undefi
 
 // ---------------------------------------------------------------- main
 
+function previousResults(out: string): (Partial<DetailResults> & { scale?: ScaleReport }) | undefined {
+  try {
+    return JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Partial<DetailResults> & { scale?: ScaleReport };
+  } catch {
+    return undefined;
+  }
+}
+
+async function detailPart(args: Args, dir: string, log: (s: string) => void, ctx: ScaleContext): Promise<DetailResults> {
+  const load = { start: loadavg().map((v) => round(v, 2)), end: [] as number[] };
+  log(`bench: N=${args.n}, ${args.runs} runs, load average ${load.start.join(' ')}`);
+  if (load.start[0]! > 0.5) log('  note: the machine is not quiet (load > 0.5); figures may be distorted');
+  const t = now();
+  const fleet = createFleet(args.n, args.tag);
+  ctx.setFleet(fleet);
+  try {
+    log(`  fleet of ${args.n} namespaces created in ${round(now() - t)} ms (prefix ${fleet.prefix})`);
+    const cfgPath = join(dir, 'fleet.yaml');
+    writeFileSync(cfgPath, fleetConfig(fleet));
+    const desired = await desiredFor(cfgPath);
+    if (desired.length !== args.n) throw new Error(`config resolved to ${desired.length} namespaces, expected ${args.n}`);
+    const one: OneShotRun[] = [];
+    for (let r = 0; r < args.runs; r++) {
+      log(`run ${r + 1}/${args.runs}`);
+      one.push(await oneShotRun(fleet, cfgPath, desired, log, args.skipCli));
+    }
+    closeAllNamespaces();
+    let watch: WatchResult | undefined;
+    if (!args.skipWatch) {
+      log('watch');
+      watch = await watchBench(fleet, dir, args, log, ctx.setChild);
+    }
+    log('load: validate on worst-case inputs');
+    const loadWorst = loadWorstReport(loadWorstBench(args.runs, log));
+    load.end = loadavg().map((v) => round(v, 2));
+    const res = buildResults(args, one, watch, load);
+    res.table.push(...loadWorst.rows);
+    res.targets.push(loadWorst.target);
+    return res;
+  } finally {
+    closeAllNamespaces();
+    destroyFleet(fleet);
+    ctx.setFleet(undefined);
+  }
+}
+
+async function scalePart(args: Args, prev: ScaleReport | undefined, log: (s: string) => void, ctx: ScaleContext): Promise<ScaleReport> {
+  const rep: ScaleReport = { growth: prev?.growth ?? null, soak: prev?.soak ?? null };
+  if (!args.skipGrowth) {
+    log(`growth: N = ${args.growth.join(', ')}`);
+    const rows: GrowthRow[] = [];
+    for (const n of args.growth) rows.push(await growthRow(n, args.growthIdleSeconds, ctx));
+    rep.growth = { date: new Date().toISOString(), resyncMs: args.resyncMs, rows };
+  }
+  if (!args.skipSoak) {
+    log(`soak: N=${args.soakN}, ${args.soakMinutes} min`);
+    const s: SoakResult = await soak(args.soakN, args.soakMinutes, args.soakSampleSeconds, ctx);
+    rep.soak = { date: new Date().toISOString(), resyncMs: args.resyncMs, ...s };
+  }
+  return rep;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const log = (s: string) => process.stdout.write(`${s}\n`);
@@ -572,42 +598,25 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const ctx: ScaleContext = { dir, tag: args.tag, resyncMs: args.resyncMs, log, setChild: (c) => (child = c), setFleet: (f) => (fleet = f) };
   try {
-    const load = { start: loadavg().map((v) => round(v, 2)), end: [] as number[] };
-    log(`bench: N=${args.n}, ${args.runs} runs, load average ${load.start.join(' ')}`);
-    if (load.start[0]! > 0.5) log('  note: the machine is not quiet (load > 0.5); figures may be distorted');
-    let t = now();
-    fleet = createFleet(args.n);
-    log(`  fleet of ${args.n} namespaces created in ${round(now() - t)} ms (prefix ${fleet.prefix})`);
-    const cfgPath = join(dir, 'fleet.yaml');
-    writeFileSync(cfgPath, fleetConfig(fleet));
-    const desired = await desiredFor(cfgPath);
-    if (desired.length !== args.n) throw new Error(`config resolved to ${desired.length} namespaces, expected ${args.n}`);
-
-    const one: OneShotRun[] = [];
-    for (let r = 0; r < args.runs; r++) {
-      log(`run ${r + 1}/${args.runs}`);
-      one.push(await oneShotRun(fleet, cfgPath, desired, log, args.skipCli));
+    const prev = previousResults(args.out);
+    let res: DetailResults | undefined;
+    if (!args.skipDetail) res = await detailPart(args, dir, log, ctx);
+    else if (prev?.table && prev.targets && prev.machine && prev.params && prev.load) res = prev as DetailResults;
+    const scale = await scalePart(args, prev?.scale, log, ctx);
+    const sc = scaleReport(scale);
+    if (res) {
+      log('');
+      for (const row of res.table) log(`${row.what.padEnd(56)} ${row.ours.padStart(22)} ${row.baseline.padStart(10)} ${row.ratio}`);
+      log('');
+      for (const tg of res.targets) log(`${tg.met ? 'met    ' : 'MISSED '} ${tg.name}: ${tg.value} ${tg.unit} (${tg.atLeast ? '≥' : '≤'} ${tg.limit})`);
     }
-    closeAllNamespaces();
-    let watch: WatchResult | undefined;
-    if (!args.skipWatch) {
-      log('watch');
-      watch = await watchBench(fleet, dir, args, log, (c) => (child = c));
-    }
-    log('load: validate on worst-case inputs');
-    const loadWorst = loadWorstReport(loadWorstBench(args.runs, log));
-    load.end = loadavg().map((v) => round(v, 2));
-    const res = buildResults(args, one, watch, load);
-    res.table.push(...loadWorst.rows);
-    res.targets.push(loadWorst.target);
-    log('');
-    for (const row of res.table) log(`${row.what.padEnd(56)} ${row.ours.padStart(22)} ${row.baseline.padStart(10)} ${row.ratio}`);
-    log('');
-    for (const tg of res.targets) log(`${tg.met ? 'met    ' : 'MISSED '} ${tg.name}: ${tg.value} ${tg.unit} (${tg.atLeast ? '≥' : '≤'} ${tg.limit})`);
-    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
-    writeReadme(args.out, res);
-    log(`\nwritten: ${join(args.out, 'results.json')}, ${join(args.out, 'README.md')}`);
+    log(`\n${sc.markdown}`);
+    const { scale: _old, scaleTargets: _oldT, ...detail } = (res ?? {}) as DetailResults & { scale?: unknown; scaleTargets?: unknown };
+    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify({ ...detail, scale, scaleTargets: sc.targets }, null, 2)}\n`);
+    if (res) writeReadme(args.out, res, sc.markdown);
+    log(`\nwritten: ${join(args.out, 'results.json')}${res ? `, ${join(args.out, 'README.md')}` : ''}`);
     return 0;
   } finally {
     cleanup();

@@ -38,4 +38,21 @@ describe('watchNetnsDir', () => {
       await w.close();
     }
   });
+
+  it('names the entries that changed, or none when the directory itself came and went', async () => {
+    const dir = join(t.dir, 'netns-names');
+    mkdirSync(dir);
+    const calls: (string[] | 'any')[] = [];
+    const w = await watchNetnsDir(dir, (touched) => calls.push(touched ? [...touched].sort() : 'any'), { debounceMs: 20 });
+    try {
+      writeFileSync(join(dir, 'pod-a'), '');
+      writeFileSync(join(dir, 'pod-b'), '');
+      await eventually('two entries named', () => calls.flat().includes('pod-b'), 3000);
+      expect(calls.filter((c) => c !== 'any').flat().sort()).toEqual(['pod-a', 'pod-b']);
+      rmSync(dir, { recursive: true });
+      await eventually('directory removal reported as "any"', () => calls.includes('any'), 3000);
+    } finally {
+      await w.close();
+    }
+  });
 });

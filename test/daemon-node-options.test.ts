@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { ensureBuilt, ROOT } from './helpers/build.js';
 
 const unit = readFileSync(join(ROOT, 'deploy/systemd/mptcp-reconciler.service'), 'utf8');
@@ -34,6 +35,24 @@ describe('daemon NODE_OPTIONS', () => {
     expect(r.status, r.stderr).toBe(0);
     const semi = Number(/--max-semi-space-size=(\d+)/.exec(fromUnit!)![1]);
     expect(Number(r.stdout.trim())).toBeLessThanOrEqual(2 * semi * 1024 * 1024);
+  });
+
+  it("keep V8's heap ceiling, with node's own memory, below the DaemonSet's memory limit", () => {
+    // Past the ceiling V8 collects hard and then gives up; past the cgroup limit the
+    // kernel kills the pod first. The ceiling must come first, with room for node.
+    const ds = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/base/daemonset.yaml'), 'utf8'))
+      .map((d) => d.toJSON() as { kind?: string; spec?: { template: { spec: { containers: { resources: { limits: { memory: string } } }[] } } } })
+      .find((d) => d?.kind === 'DaemonSet')!;
+    const limit = ds.spec!.template.spec.containers[0]!.resources.limits.memory;
+    const limitBytes = Number(/^(\d+)Mi$/.exec(limit)![1]) * 1024 * 1024;
+    const script = `const v8 = require('node:v8'); console.log(v8.getHeapStatistics().heap_size_limit, process.memoryUsage().rss);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: fromUnit } });
+    expect(r.status, r.stderr).toBe(0);
+    const [heapLimit, bareRss] = r.stdout.trim().split(' ').map(Number) as [number, number];
+    expect(fromUnit).toMatch(/--max-old-space-size=\d+/);
+    // Without the option V8 sizes its heap from the machine (gigabytes here).
+    expect(heapLimit).toBeLessThan(256 * 1024 * 1024);
+    expect(heapLimit + bareRss).toBeLessThan(limitBytes);
   });
 
   it('run the built CLI', () => {

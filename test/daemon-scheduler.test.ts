@@ -29,7 +29,7 @@ describe('Scheduler', () => {
     const s = new Scheduler({
       concurrency: 1,
       run: async (ns, reasons) => {
-        calls.push([ns, reasons]);
+        calls.push([ns, [...reasons]]);
         return ns === 'other' ? gate.promise : {};
       },
     });

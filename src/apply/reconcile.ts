@@ -208,8 +208,9 @@ export async function reconcileNamespace(kernel: NamespaceKernel, desired: Desir
   const ops = unsuspended(plan.operations, verdict, result);
   // 4. execute
   const writes = ops.length + result.routing.length;
-  if (opts.mode === 'enforce' && !blocked) {
-    result.applied = true;
+  if (opts.mode === 'enforce' && !blocked) result.applied = true;
+  // Nothing to write (every converged resync): no executor, its closures and tables.
+  if (result.applied && writes > 0) {
     // A join must never leave before its table and rule exist.
     result.errors.push(...(await runRoutingPhase(kernel, result.routing, 'before', log)));
     const refused = refuseWithoutRule(ops, result.routing);

@@ -211,8 +211,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     onCrash: (ns, err) => log.error({ netns: ns, ...errorFields(err) }, 'pass crashed (a bug); retrying with backoff'),
   });
-  const refresh = (reason: string, urgent: boolean) => {
-    if (config.current && running) registry.refresh(config.current.config, reason, urgent);
+  const refresh = (reason: string, urgent: boolean, touched?: ReadonlySet<string>) => {
+    if (config.current && running) registry.refresh(config.current.config, reason, urgent, touched);
   };
   const config = new ConfigSource({
     file: opts.file,
@@ -237,7 +237,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     const onWatchError = (e: Error) => log.warn({ err: e }, 'file watcher error');
     const debounce = opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {};
     watchers.push(await watchConfig(opts.file, (what) => void reload(`file:${what}`), { onError: onWatchError, ...debounce }));
-    watchers.push(await watchNetnsDir(deps.netnsDir, () => refresh('netns-dir', false), { onError: onWatchError, ...debounce }));
+    watchers.push(await watchNetnsDir(deps.netnsDir, (touched) => refresh('netns-dir', false, touched), { onError: onWatchError, ...debounce }));
     if (!running) return;
     resyncTimer = setInterval(() => {
       // Endpoints and limits change without any notification: only a re-read finds that drift.

@@ -72,8 +72,12 @@ export class NamespaceRegistry {
     return next;
   }
 
-  /** Recomputes which namespaces are managed (config or /run/netns changed) and marks what needs a pass. */
-  refresh(cfg: Config, reason: string, urgent: boolean): void {
+  /**
+   * Recomputes which namespaces are managed (config or /run/netns changed) and marks
+   * what needs a pass. `touched`: the only names that may have been re-created
+   * (undefined: any); the others are not stat'ed (a pass finds a re-creation anyway).
+   */
+  refresh(cfg: Config, reason: string, urgent: boolean, touched?: ReadonlySet<string>): void {
     const { deps, logger: log } = this.o;
     const names = deps.listNamespaces();
     const next = this.resolve(cfg, names);
@@ -86,7 +90,7 @@ export class NamespaceRegistry {
     for (const ns of next.keys()) {
       const h = this.handles.get(ns);
       const isNew = !prev.has(ns);
-      const replaced = h !== undefined && !sameIdentity(h.identity, deps.netnsIdentity(ns));
+      const replaced = h !== undefined && (touched === undefined || touched.has(ns)) && !sameIdentity(h.identity, deps.netnsIdentity(ns));
       // A new config makes old repeated corrections meaningless for the fight detector.
       if (reason.startsWith('config:')) this.o.onNewConfig(ns);
       if (isNew || replaced || urgent) {

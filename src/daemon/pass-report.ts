@@ -91,7 +91,7 @@ export function failingReason(st: NamespaceStatus): string | undefined {
 export interface PassOutcomeReport {
   netns: string;
   passId: string;
-  reasons: string[];
+  reasons: readonly string[];
   result: PassResult;
   /** What the pass threw instead of returning a result (the result then describes it). */
   crashed: unknown;

@@ -102,7 +102,7 @@ function crashResult(ns: string, err: unknown): PassResult {
   };
 }
 
-export function passRunner(o: PassRunnerOptions): (ns: string, reasons: string[]) => Promise<PassOutcome> {
+export function passRunner(o: PassRunnerOptions): (ns: string, reasons: readonly string[]) => Promise<PassOutcome> {
   return async (ns, reasons) => {
     const want = o.registry.desired.get(ns);
     if (!want || !o.isRunning()) return {};

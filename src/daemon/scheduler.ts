@@ -11,7 +11,7 @@ export interface PassOutcome {
   retry?: boolean;
 }
 
-export type PassRunner = (netns: string, reasons: string[]) => Promise<PassOutcome>;
+export type PassRunner = (netns: string, reasons: readonly string[]) => Promise<PassOutcome>;
 
 export interface BackoffOptions {
   initialMs: number;
@@ -33,10 +33,13 @@ interface BackoffState {
   timer?: NodeJS.Timeout;
 }
 
+const RESYNC_ONLY: ReadonlySet<string> = new Set(['resync']);
+const RESYNC_REASONS: readonly string[] = Object.freeze(['resync']);
+
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 30_000 };
 
 export class Scheduler {
-  private readonly dirty = new Map<string, Set<string>>();
+  private readonly dirty = new Map<string, Set<string> | typeof RESYNC_ONLY>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly backoffs = new Map<string, BackoffState>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -53,13 +56,22 @@ export class Scheduler {
    * Marks a namespace for a pass. `urgent` (a new config, a namespace that came
    * back) cancels a pending backoff: the cause of the failures may be gone.
    */
-  mark(netns: string, reason: string, opts: { urgent?: boolean } = {}): void {
+  mark(netns: string, reason: string, opts?: { urgent?: boolean }): void {
     if (this.stopped) return;
-    let reasons = this.dirty.get(netns);
-    if (!reasons) this.dirty.set(netns, (reasons = new Set()));
-    reasons.add(reason);
-    if (opts.urgent) this.clearBackoff(netns);
+    this.addReason(netns, reason);
+    if (opts?.urgent) this.clearBackoff(netns);
     this.pump();
+  }
+
+  // A resync round marks every namespace; most have no other reason. They share one
+  // set instead of a set each that lives until its pass starts (long enough to be
+  // promoted to V8's old generation at 800 namespaces, then collected there).
+  private addReason(netns: string, reason: string): void {
+    const reasons = this.dirty.get(netns);
+    if (reasons === undefined) this.dirty.set(netns, reason === 'resync' ? RESYNC_ONLY : new Set([reason]));
+    else if (reasons === RESYNC_ONLY) {
+      if (reason !== 'resync') this.dirty.set(netns, new Set(['resync', reason]));
+    } else (reasons as Set<string>).add(reason);
   }
 
   /** Drops a namespace: nothing pending, no backoff. A pass in flight finishes. */
@@ -120,12 +132,12 @@ export class Scheduler {
       if (this.running.size >= this.concurrency) break;
       if (this.running.has(ns) || this.waiting(ns)) continue;
       this.dirty.delete(ns);
-      this.start(ns, [...reasons]);
+      this.start(ns, reasons === RESYNC_ONLY ? RESYNC_REASONS : [...reasons]);
     }
     this.settle();
   }
 
-  private start(netns: string, reasons: string[]): void {
+  private start(netns: string, reasons: readonly string[]): void {
     const p = (async () => {
       let outcome: PassOutcome;
       try {
@@ -155,9 +167,7 @@ export class Scheduler {
       this.pump();
     }, delay);
     this.backoffs.set(netns, state);
-    let reasons = this.dirty.get(netns);
-    if (!reasons) this.dirty.set(netns, (reasons = new Set()));
-    reasons.add('retry');
+    this.addReason(netns, 'retry');
   }
 
   private settle(): void {

@@ -138,8 +138,24 @@ export async function watchConfig(path: string, onChange: (what: string) => void
  * may not exist yet (no named namespace so far) or be removed: its parent is then
  * watched until it (re)appears.
  */
-export async function watchNetnsDir(dir: string, onChange: () => void, opts: { debounceMs?: number; onError?: (e: Error) => void } = {}): Promise<Watcher> {
-  const fire = debounce(opts.debounceMs ?? 20, onChange);
+export async function watchNetnsDir(
+  dir: string,
+  onChange: (touched: ReadonlySet<string> | undefined) => void,
+  opts: { debounceMs?: number; onError?: (e: Error) => void } = {},
+): Promise<Watcher> {
+  // The entries named by the events since the last call (undefined: unknown, any may
+  // have changed), so that a pod starting elsewhere on the node costs the caller a
+  // look at that one name, not at every namespace it manages.
+  let touched: Set<string> | undefined = new Set();
+  const fire = debounce(opts.debounceMs ?? 20, () => {
+    const t = touched;
+    touched = new Set();
+    onChange(t);
+  });
+  const touch = (file: string | null) => {
+    if (file === null) touched = undefined;
+    else touched?.add(file);
+  };
   const abs = resolve(dir);
   const parent = dirname(abs);
   const name = basename(abs);
@@ -161,6 +177,7 @@ export async function watchNetnsDir(dir: string, onChange: () => void, opts: { d
     retry ??= setTimeout(() => {
       retry = undefined;
       rewatch();
+      touch(null);
       fire();
     }, 1000);
   };
@@ -170,11 +187,12 @@ export async function watchNetnsDir(dir: string, onChange: () => void, opts: { d
     if (closed) return;
     try {
       if (exists()) {
-        w = fsWatch(abs, { persistent: true }, () => {
+        w = fsWatch(abs, { persistent: true }, (_event, file) => {
           // The directory itself removed (or replaced): its watch is dead.
           if (!exists()) {
             rewatch();
-          }
+            touch(null);
+          } else touch(file);
           fire();
         });
       } else {
@@ -182,6 +200,7 @@ export async function watchNetnsDir(dir: string, onChange: () => void, opts: { d
           if (file !== null && file !== name) return;
           if (exists()) {
             rewatch();
+            touch(null);
             fire();
           }
         });

@@ -63,16 +63,21 @@ export function probeCapabilities(netns: string): KernelCapabilities {
 }
 
 const byHandle = new WeakMap<object, KernelCapabilities>();
+let kernelWide: KernelCapabilities | undefined;
 
 /**
- * Probes once per namespace handle (a long-running daemon): a handle re-opened
- * for a re-created namespace is a new object and is probed again; the old
- * answer goes with the old handle.
+ * Once per namespace handle (a long-running daemon): a handle re-opened for a
+ * re-created namespace is a new object and gets its own answer. The answer
+ * itself is the same for every namespace of this kernel (docs/kernel-notes.md#capabilities),
+ * so the daemon probes /proc/sys/net/mptcp once, in the first namespace it
+ * manages: listing that directory in each new namespace was 1 of 6 s of CPU
+ * when the daemon started on 800 namespaces.
  */
 export function capabilitiesOfHandle(handle: { readonly netns: string }): KernelCapabilities {
   let caps = byHandle.get(handle);
   if (!caps) {
-    caps = probe(handle.netns);
+    kernelWide ??= probe(handle.netns);
+    caps = { ...kernelWide };
     byHandle.set(handle, caps);
   }
   return caps;

@@ -18,7 +18,10 @@ type Decode = NonNullable<NlRequest['onMessage']>;
 export class FingerprintBuilder {
   private buf = Buffer.alloc(4096);
   private len = 0;
-  // Messages whose decoding waits until the bytes are known to have changed.
+  // Messages whose decoding waits until the bytes are known to have changed: the
+  // first `count` entries of these arrays. They are overwritten, never emptied
+  // (length = 0 frees the backing stores, and every read would grow them anew).
+  private count = 0;
   private readonly offs: number[] = [];
   private readonly lens: number[] = [];
   private readonly types: number[] = [];
@@ -26,10 +29,7 @@ export class FingerprintBuilder {
 
   reset(): this {
     this.len = 0;
-    this.offs.length = 0;
-    this.lens.length = 0;
-    this.types.length = 0;
-    this.decoders.length = 0;
+    this.count = 0;
     return this;
   }
 
@@ -72,10 +72,11 @@ export class FingerprintBuilder {
       this.buf.fill(0, at + 8, at + 16);
       scrub?.(this.buf, at, len);
       this.len += len;
-      this.offs.push(at);
-      this.lens.push(len);
-      this.types.push(type);
-      this.decoders.push(decode);
+      const i = this.count++;
+      this.offs[i] = at;
+      this.lens[i] = len;
+      this.types[i] = type;
+      this.decoders[i] = decode;
     };
     return req;
   }
@@ -87,7 +88,7 @@ export class FingerprintBuilder {
 
   /** Runs the decoders of the deferred messages, in the order they arrived. */
   decodeAll(): void {
-    for (let i = 0; i < this.offs.length; i++) this.decoders[i]!(this.buf, this.offs[i]!, this.lens[i]!, this.types[i]!);
+    for (let i = 0; i < this.count; i++) this.decoders[i]!(this.buf, this.offs[i]!, this.lens[i]!, this.types[i]!);
   }
 
   /** A copy that later reads of the same handle can be compared with. */
