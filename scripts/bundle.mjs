@@ -23,6 +23,26 @@ if (readFileSync(entry, 'utf8').includes(MARK)) {
   console.error(`${entry} is already a bundle: run tsc -p tsconfig.build.json first (npm run build does both)`);
   process.exit(1);
 }
+// zod re-exports its 64 translations of error messages (`z.locales`, ~250 KB, 40 % of
+// its chunk) from its namespace object, which defeats tree shaking; every command
+// paid for compiling them. The product reports its own messages and never switches
+// zod's locale, so the bundle gets a `locales` that holds only the English one zod
+// configures itself with.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+        ? { path: join(dirname(args.importer), '../locales'), namespace: 'zod-locales' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: "export { default as en } from './en.js';",
+      resolveDir: args.path,
+    }));
+  },
+};
+
 const result = await build({
   write: false,
   entryPoints: [entry],
@@ -37,6 +57,7 @@ const result = await build({
   target: 'node20.19',
   // Native addons load their prebuilt .node files relative to their own package.
   external: ['koffi', 'netlink'],
+  plugins: [zodEnglishOnly],
   // CommonJS dependencies (commander, pino, prom-client) call require() for Node's
   // built-ins; an ES module has no require of its own.
   banner: { js: `${MARK}\nimport { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
