@@ -17,7 +17,7 @@
 import { readdirSync } from 'node:fs';
 // Only the raw socket: the package's index also builds its nl80211, rtnetlink and
 // WireGuard tables (31 ms, 1.2 MB of heap the daemon never uses).
-import { RawNetlinkSocket } from 'netlink/dist/raw.js';
+import { netlinkRawSockets } from './native.js';
 import { lastErrno, lib } from './libc.js';
 import { forEachMessage } from './nlsock.js';
 import { AF_NETLINK, NETLINK_NO_ENOBUFS, NETLINK_ROUTE, NLMSG_OVERRUN, RTNLGRP, SK_MEMINFO_DROPS, SK_MEMINFO_VARS, SOL_NETLINK, SOL_SOCKET, SO_MEMINFO } from './uapi.js';
@@ -133,6 +133,8 @@ export function openEventSocket(
   handlers: EventSocketHandlers,
   opts: EventSocketOptions = {},
 ): EventSocket {
+  // Loaded before entering: the namespace is left as soon as the socket exists.
+  const { RawNetlinkSocket } = netlinkRawSockets();
   const created = enter(() => {
     const s = new RawNetlinkSocket(NETLINK_ROUTE, {
       recvBufferSize: opts.recvBufferSize ?? 1 << 20,
