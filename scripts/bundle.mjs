@@ -8,6 +8,7 @@
 // in dist/ stays as tsc wrote it (tests and the bench import those modules), and a
 // plain `tsc -p tsconfig.build.json` rewrites bin.js back to the unbundled entry,
 // which works the same, only slower: a bundle can never be older than the code.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,4 +89,49 @@ renameSync(`${entry}.${process.pid}.tmp`, entry);
 const chunksDir = join(cliDir, 'chunks');
 for (const name of readdirSync(chunksDir)) {
   if (!written.has(join(chunksDir, name))) rmSync(join(chunksDir, name), { force: true });
+}
+
+// Third step: the V8 start-up snapshot that bin/mptcp-reconciler starts one-shot
+// commands from (src/cli/snapshot.ts says what it holds, docs/design.md#start-up
+// why). One CommonJS script of the whole CLI, evaluated by `node --build-snapshot`
+// of the node running this build; the blob is named after that node's version,
+// which the launcher compares with its own. A blob is only good with the code it
+// was built from, so every older one goes first, and a build that cannot make one
+// still succeeds: the launcher then runs bin.js, the same CLI.
+const snapDir = join(root, 'dist/snapshot');
+mkdirSync(snapDir, { recursive: true });
+const snapScript = join(snapDir, 'cli.cjs');
+await build({
+  entryPoints: [join(cliDir, 'snapshot.js')],
+  outfile: snapScript,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.19',
+  external: ['koffi', 'netlink'],
+  plugins: [zodEnglishOnly],
+  // Set by the deserialized main function to dist/src/cli/bin.js, wherever the
+  // package lies when it runs: the files modules look for beside themselves.
+  define: { 'import.meta.url': 'globalThis.__mptcpReconcilerUrl' },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const blob = join(snapDir, `cli-${process.version}.blob`);
+const made = spawnSync(process.execPath, ['--no-warnings', '--snapshot-blob', `${blob}.tmp`, '--build-snapshot', snapScript], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+  encoding: 'utf8',
+  env: { ...process.env, NODE_OPTIONS: '' },
+});
+// As with the chunks, a launcher starting now sees either the old blob (older
+// than the new bin.js, so unused) or the new one whole.
+if (made.status === 0) renameSync(`${blob}.tmp`, blob);
+for (const name of readdirSync(snapDir)) {
+  if (name.endsWith('.blob') && join(snapDir, name) !== blob) rmSync(join(snapDir, name), { force: true });
+}
+if (made.status !== 0) {
+  rmSync(`${blob}.tmp`, { force: true });
+  rmSync(blob, { force: true });
+  console.error(`no start-up snapshot (node ${process.version}): ${made.stderr.trim().split('\n').slice(-3).join(' | ')}; bin/mptcp-reconciler runs dist/src/cli/bin.js`);
 }
