@@ -22,8 +22,9 @@ function ipBatch(lines: string[], ns?: string): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr}`);
 }
 
-export function createFleet(n: number): Fleet {
-  const prefix = `mrb${randomBytes(3).toString('hex')}`;
+/** `tag` starts every name (an engineer's own prefix keeps side-by-side benches apart). */
+export function createFleet(n: number, tag = 'mrb'): Fleet {
+  const prefix = `${tag}${randomBytes(3).toString('hex')}`;
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
   const fleet = { prefix, names };
   try {
