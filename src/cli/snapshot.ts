@@ -22,7 +22,6 @@ import './commands/show.js';
 
 /** Where the bundle's `import.meta.url` points once deserialized (see scripts/bundle.mjs). */
 declare global {
-  // eslint-disable-next-line no-var
   var __mptcpReconcilerUrl: string | undefined;
 }
 
