@@ -10,7 +10,7 @@ import { sortFlags, type FlagName } from './flags.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
-  KernelCapabilities,
+  PlanCapabilities,
   LiveEndpoint,
   LiveNamespace,
   NamespacePlan,
@@ -226,7 +226,7 @@ function endpointOps(
   ops: Operation[],
   pending: Pending[],
   errors: string[],
-  caps?: KernelCapabilities,
+  caps?: PlanCapabilities,
 ): void {
   if (desired.endpoints === undefined) return;
   const res = resolveEndpoints(desired.endpoints, live);
@@ -444,7 +444,7 @@ function endpointOps(
  * never holds more than 8 endpoints and never hits an id in use. With the
  * kernel's capabilities, a declaration it cannot hold is an error, not a plan.
  */
-export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities): NamespacePlan {
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: PlanCapabilities): NamespacePlan {
   const operations: Operation[] = [];
   const pending: Pending[] = [];
   const errors: string[] = [];
