@@ -89,12 +89,18 @@ describe('Dockerfile', () => {
     expect(final.some((s) => s.cmd === 'COPY' && /--from=build\s+\S*dist/.test(s.args))).toBe(true);
   });
 
-  it('runs the CLI as its entrypoint (exec form, the package bin)', () => {
+  it('runs the CLI as its entrypoint (exec form, the entry the package bin runs for watch)', () => {
     const entry = final.find((s) => s.cmd === 'ENTRYPOINT')!;
     const argv = JSON.parse(entry.args) as string[];
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    // The package bin is a shell launcher that runs the daemon from bin.js (a
+    // start-up snapshot only pays for one-shot commands); the image, whose main
+    // work is `watch`, starts bin.js itself.
+    const launcher = readFileSync(join(ROOT, pkg.bin['mptcp-reconciler']!), 'utf8');
+    expect(launcher).toMatch(/watch \| demo\) exec node "\$cli"/);
+    expect(launcher).toContain('cli=$root/dist/src/cli/bin.js');
     expect(argv[0]).toBe('node');
-    expect(argv[1]).toBe(`/app/${pkg.bin['mptcp-reconciler']}`);
+    expect(argv[1]).toBe('/app/dist/src/cli/bin.js');
     expect(final.find((s) => s.cmd === 'WORKDIR')?.args).toBe('/app');
   });
 

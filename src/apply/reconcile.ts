@@ -5,7 +5,7 @@
 // is harmless exactly when the re-read state verifies, so no error code is
 // special-cased here.
 import { KernelError, type LiveReader, type LiveSelection, type NamespaceKernel } from '../kernel/api.js';
-import type { DesiredNamespace, KernelCapabilities, LinkHold, LiveNamespace, NamespacePlan, NamespaceResult, Operation, RoutingOpResult } from '../core/model.js';
+import type { DesiredNamespace, LinkHold, LiveNamespace, NamespacePlan, NamespaceResult, Operation, PlanCapabilities, RoutingOpResult } from '../core/model.js';
 import type { MptcpKey } from '../core/schema.js';
 import { planNamespace } from '../core/plan.js';
 import { type VerifyResult, verifyNamespace } from '../core/verify.js';
@@ -43,7 +43,7 @@ export interface ReconcileOptions {
   /** Sees the live state each pass planned from (plan output shows it as a diff). */
   onLive?: (live: LiveNamespace, plan: NamespacePlan) => void;
   /** The running kernel's capabilities per namespace (kernel/capabilities.ts): what it can't hold is refused. */
-  capabilitiesOf?: (netns: string) => KernelCapabilities | undefined;
+  capabilitiesOf?: (netns: string) => PlanCapabilities | undefined;
   /**
    * Called just before each operation is written. A test seam: fault tests delete a
    * namespace or an interface, or stop the daemon, exactly between two operations.

@@ -14,9 +14,10 @@
 // Use: open the socket FIRST, then scan /proc once; every manager started after
 // the scan arrives as an event. Lost events (a full receive queue) are reported
 // as an overflow: scan /proc again then.
-import { RawNetlinkSocket } from 'netlink/dist/raw.js';
+import type { RawNetlinkSocket } from 'netlink/dist/raw.js';
 import { KernelError } from '../kernel/api.js';
 import { dropCount, netlinkFd } from '../kernel/events.js';
+import { netlinkRawSockets } from '../kernel/native.js';
 import { forEachMessage } from '../kernel/nlsock.js';
 import { NETLINK_NO_ENOBUFS, NLMSG_DONE, NLMSG_HDRLEN, NLMSG_OVERRUN, SOL_NETLINK } from '../kernel/uapi.js';
 import { errnoName, isRetryable, lastErrno, lib } from '../kernel/libc.js';
@@ -149,7 +150,7 @@ function kernelError(op: string, e: unknown): KernelError {
 export function openProcEvents(handlers: ProcEventHandlers, opts: { recvBufferSize?: number } = {}): ProcEventSocket {
   let sock: RawNetlinkSocket;
   try {
-    sock = new RawNetlinkSocket(NETLINK_CONNECTOR, { recvBufferSize: opts.recvBufferSize ?? 1 << 20, sendBufferSize: 0 });
+    sock = new (netlinkRawSockets().RawNetlinkSocket)(NETLINK_CONNECTOR, { recvBufferSize: opts.recvBufferSize ?? 1 << 20, sendBufferSize: 0 });
   } catch (e) {
     throw kernelError('proc-connector-socket', e);
   }

@@ -226,3 +226,6 @@ export interface KernelCapabilities {
   pathManagers?: string[];
   schedulers?: string[];
 }
+
+/** What planning asks of the capabilities: the release and its endpoint flags. */
+export type PlanCapabilities = Pick<KernelCapabilities, 'release' | 'endpointFlags'>;

@@ -14,9 +14,9 @@ import { planRouting } from './source-routing.js';
 import type {
   DesiredNamespace,
   EndpointSpec,
-  KernelCapabilities,
   LinkDownEndpoint,
   LinkHold,
+  PlanCapabilities,
   LiveEndpoint,
   LiveNamespace,
   NamespacePlan,
@@ -291,7 +291,7 @@ function endpointOps(
   ops: Operation[],
   pending: Pending[],
   errors: string[],
-  caps?: KernelCapabilities,
+  caps?: PlanCapabilities,
   hold?: LinkHold,
   linkDown?: LinkDownEndpoint[],
 ): void {
@@ -513,7 +513,7 @@ function endpointOps(
  * never holds more than 8 endpoints and never hits an id in use. With the
  * kernel's capabilities, a declaration it cannot hold is an error, not a plan.
  */
-export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: KernelCapabilities, hold?: LinkHold): NamespacePlan {
+export function planNamespace(desired: DesiredNamespace, live: LiveNamespace, caps?: PlanCapabilities, hold?: LinkHold): NamespacePlan {
   const operations: Operation[] = [];
   const pending: Pending[] = [];
   const errors: string[] = [];

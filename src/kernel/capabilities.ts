@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import type { FlagName } from '../core/flags.js';
-import type { KernelCapabilities } from '../core/model.js';
+import type { KernelCapabilities, PlanCapabilities } from '../core/model.js';
 import { withNetns } from './netns.js';
 
 /** The first release that stores each endpoint flag (the kernel's git history). */
@@ -41,6 +41,15 @@ export function capabilitiesFor(
     ...(available.pathManagers && { pathManagers: available.pathManagers }),
     ...(available.schedulers && { schedulers: available.schedulers }),
   };
+}
+
+/**
+ * What the release alone tells, all a plan asks for (the endpoint flags): no
+ * namespace is entered, where probe() costs a namespace entry, a directory
+ * listing and two reads per namespace (a one-shot plan of many namespaces).
+ */
+export function releaseCapabilities(): PlanCapabilities {
+  return capabilitiesFor(osRelease(), []);
 }
 
 const cache = new Map<string, KernelCapabilities>();

@@ -17,7 +17,8 @@
 import { closeSync, openSync, readdirSync } from 'node:fs';
 // Only the raw socket: the package's index also builds its nl80211, rtnetlink and
 // WireGuard tables (31 ms, 1.2 MB of heap the daemon never uses).
-import { RawNetlinkSocket } from 'netlink/dist/raw.js';
+import type { RawNetlinkSocket } from 'netlink/dist/raw.js';
+import { netlinkRawSockets } from './native.js';
 import { lastErrno, lib } from './libc.js';
 import { forEachAttr, forEachMessage } from './nlsock.js';
 import {
@@ -63,7 +64,7 @@ const RTA_TABLE = 15;
 export function openRawNetlink(protocol: number, options: ConstructorParameters<typeof RawNetlinkSocket>[1]): { sock: RawNetlinkSocket; fd: number } {
   const probe = openSync('/dev/null', 'r');
   closeSync(probe);
-  const sock = new RawNetlinkSocket(protocol, options);
+  const sock = new (netlinkRawSockets().RawNetlinkSocket)(protocol, options);
   try {
     return { sock, fd: netlinkFd(sock.address().port, probe) };
   } catch (e) {
@@ -188,6 +189,8 @@ export function openEventSocket(
   handlers: EventSocketHandlers,
   opts: EventSocketOptions = {},
 ): EventSocket {
+  // Loaded before entering: the namespace is left as soon as the socket exists.
+  netlinkRawSockets();
   const created = enter(() => {
     const { sock: s, fd } = openRawNetlink(NETLINK_ROUTE, {
       recvBufferSize: opts.recvBufferSize ?? 1 << 20,

@@ -4,7 +4,7 @@
 // is in at that moment. The one place that loads libc: the rest of the kernel
 // layer imports these.
 import { constants as osConstants } from 'node:os';
-import koffi from 'koffi';
+import { koffi } from './native.js';
 
 type Fn = (...args: unknown[]) => number;
 
@@ -28,7 +28,7 @@ let libc: Libc | undefined;
 /** Loaded on first use, so read-only work in the host namespace does not need the FFI at all. */
 export function lib(): Libc {
   if (!libc) {
-    const l = koffi.load('libc.so.6');
+    const l = koffi().load('libc.so.6');
     libc = {
       setns: l.func('int setns(int fd, int nstype)') as Fn,
       unshare: l.func('int unshare(int flags)') as Fn,
@@ -48,7 +48,7 @@ export function lib(): Libc {
 }
 
 export function lastErrno(): number {
-  return koffi.errno();
+  return koffi().errno();
 }
 
 const errnoNames = new Map<number, string>();

@@ -190,6 +190,14 @@ class KernelNamespace implements NamespaceKernel {
       return;
     }
     if (!this.linkWatch) {
+      // A handle read once (a one-shot `plan`) would keep nothing worth a
+      // subscribed socket, and joining groups is a kernel walk over every
+      // listener of the protocol: the first read dumps everything, and the
+      // watch is opened at the second (which then dumps again).
+      if (this.unwatchedReads++ === 0) {
+        this.dropWatched();
+        return;
+      }
       this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
       for (const g of Object.values(RTNLGRP)) this.linkWatch.joinGroup(g);
       this.dropWatched();
@@ -201,6 +209,7 @@ class KernelNamespace implements NamespaceKernel {
   }
 
   private watchedSince = 0;
+  private unwatchedReads = 0;
 
   private dropWatched(): void {
     this.watchedSince = KEEP_WATCHED.stamp();

@@ -119,25 +119,25 @@ export class SysctlFiles {
 
   /**
    * Opens, in one namespace entry, the files of `keys` not open yet (pathManager
-   * brings pm_type, its pre-6.15 form). Only what is asked for: a pass reads one or
-   * two of these, and opening all eleven was most of a namespace's first-pass cost.
+   * brings pm_type, its pre-6.15 form, where path_manager is missing). Only what
+   * is asked for: a pass reads one or two of these, and opening all eleven was most
+   * of a namespace's first-pass cost.
    */
   private openMptcp(keys: readonly MptcpKey[]): void {
-    const names: string[] = [];
-    for (const k of keys) {
-      if (!this.mptcp.has(SYSCTL_NAMES[k])) names.push(SYSCTL_NAMES[k]);
-      if (k === 'pathManager' && !this.mptcp.has(PM_TYPE)) names.push(PM_TYPE);
-    }
+    const names = keys.map((k) => SYSCTL_NAMES[k]).filter((name) => !this.mptcp.has(name));
     if (names.length === 0) return;
     this.enter(() => {
-      for (const name of names) {
-        try {
-          this.mptcp.set(name, openSlot(`${this.mptcpDir}/${name}`) ?? null);
-        } catch (e) {
-          this.fail(`open net.mptcp.${name}`, e);
-        }
-      }
+      for (const name of names) this.openMptcpFile(name);
+      if (names.includes(SYSCTL_NAMES.pathManager) && this.mptcp.get(SYSCTL_NAMES.pathManager) === null) this.openMptcpFile(PM_TYPE);
     });
+  }
+
+  private openMptcpFile(name: string): void {
+    try {
+      this.mptcp.set(name, openSlot(`${this.mptcpDir}/${name}`) ?? null);
+    } catch (e) {
+      this.fail(`open net.mptcp.${name}`, e);
+    }
   }
 
   /** The net.mptcp.* values this kernel has (all, or only `keys`), in file keys. */

@@ -83,7 +83,7 @@ export async function runPass(
   const conflictGate = extra.conflictGate ?? (snapshot ? undefined : await createConflictGate(opts.etcRoot !== undefined ? { etcRoot: opts.etcRoot } : {}));
   const lives = new Map<string, LiveNamespace>();
   const netnsLayer = snapshot ? undefined : await import('../../kernel/netns.js');
-  const capsLayer = snapshot ? undefined : await import('../../kernel/capabilities.js');
+  const caps = snapshot ? undefined : (await import('../../kernel/capabilities.js')).releaseCapabilities();
   // Ctrl-C or SIGTERM during apply: finish the operation in flight (both halves of a
   // replace), skip the rest, and report what was done.
   const stop = new AbortController();
@@ -102,7 +102,7 @@ export async function runPass(
       onLive: (live) => lives.set(live.netns, live),
       ...(netnsLayer ? { identityOf: (name: string) => netnsLayer.netnsIdentity(name) } : {}),
       // A snapshot comes from another machine, whose kernel this one can't probe.
-      ...(capsLayer ? { capabilitiesOf: (name: string) => capsLayer.probeCapabilities(name) } : {}),
+      ...(caps ? { capabilitiesOf: () => caps } : {}),
       openNamespace: snapshot
         ? (name) => new SnapshotKernel(snapshot.find((s) => s.netns === name)!)
         : async (name) => (await import('../../kernel/namespace.js')).openNamespace(name),
