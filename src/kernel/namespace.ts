@@ -198,7 +198,14 @@ class KernelNamespace implements NamespaceKernel {
         this.dropWatched();
         return;
       }
-      this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
+      try {
+        this.linkWatch = this.enter(() => new NlSocket(NETLINK_ROUTE, this.netns));
+      } catch {
+        // The name is gone or means another namespace now (a pass's identity check
+        // reports that): this read dumps over the sockets the handle already has.
+        this.dropWatched();
+        return;
+      }
       for (const g of Object.values(RTNLGRP)) this.linkWatch.joinGroup(g);
       this.dropWatched();
     }
