@@ -153,6 +153,8 @@ namespaces:
     await waitFor('converged', () => hasEndpoint(ns), 15_000, 200);
     const fighter = startFighter(ns);
     await waitFor('the endpoint suspended', async () => (await status(d, ns)).ns.suspended.some((k) => k.key === KEY), 15_000, 200);
+    // The pass that started the suspension had just repaired the endpoint: the fighter's next flush is the last word.
+    await waitFor("the fighter's deletion after the suspension", () => !hasEndpoint(ns), 5000, 50);
     stopFighter(fighter);
     // Suspended means left alone: several resyncs later it is still missing.
     const p0 = sum(await metrics(d.url), 'mptcp_reconciler_passes_total');
@@ -181,6 +183,8 @@ namespaces:
     await waitFor('converged', () => hasEndpoint(ns), 15_000, 200);
     const fighter = startFighter(ns);
     await waitFor('the endpoint suspended', async () => (await status(d, ns)).ns.suspended.some((k) => k.key === KEY), 15_000, 200);
+    // The pass that started the suspension had just repaired the endpoint: the fighter's next flush is the last word.
+    await waitFor("the fighter's deletion after the suspension", () => !hasEndpoint(ns), 5000, 50);
     stopFighter(fighter);
     expect(hasEndpoint(ns)).toBe(false);
     atomicWrite(file, text(2));
