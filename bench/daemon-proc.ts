@@ -10,6 +10,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/*.js -> repo root is two levels up.
 export const ROOT = resolve(here, '..', '..');
 export const BIN = join(ROOT, 'dist', 'src', 'cli', 'bin.js');
+/** What users run for one-shot commands (the package bin): it starts from the V8 start-up snapshot when one fits. */
+export const LAUNCHER = join(ROOT, 'bin', 'mptcp-reconciler');
 
 /** The daemon runs with the NODE_OPTIONS of the systemd unit (the image sets the same; a test keeps them equal). */
 export const DAEMON_NODE_OPTIONS = ((): string => {

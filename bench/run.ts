@@ -20,7 +20,7 @@ import { loadConfig, resolveAll } from '../src/config/index.js';
 import type { DesiredNamespace } from '../src/core/model.js';
 import { closeAllNamespaces, openNamespace } from '../src/kernel/namespace.js';
 import { listNamespaces } from '../src/kernel/netns.js';
-import { BIN, cpuSeconds, metricsText, now, passesIn, procStatus, ROOT, sleep, startDaemon } from './daemon-proc.js';
+import { LAUNCHER, cpuSeconds, metricsText, now, passesIn, procStatus, ROOT, sleep, startDaemon } from './daemon-proc.js';
 import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
 import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
 import { loadWorstBench, loadWorstReport } from './load-worst.js';
@@ -109,7 +109,7 @@ function assertConverged(fleet: Fleet, what: string, want?: { subflows: number; 
 
 function cli(args: string[]): { ms: number; status: number | null; stderr: string; stdout: string } {
   const t0 = now();
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(LAUNCHER, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   return { ms: now() - t0, status: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -392,7 +392,7 @@ part's figures from the previous run. Raw figures: [results.json](results.json).
 Work per namespace: 8 subflow endpoints, limits 8/8, rp_filter loose on 2
 interfaces. Figures are medians of ${res.params.runs} runs at N=${res.params.n}.
 
-- *CLI* is a whole process: \`node dist/src/cli/bin.js apply -f cfg\` (cold), and
+- *CLI* is a whole process: \`bin/mptcp-reconciler apply -f cfg\` (the package bin, from the start-up snapshot; cold), and
   \`plan --detailed-exitcode\` for the converged check (\`apply\` on a converged
   fleet is listed too).
 - *iproute2* is a shell loop: \`ip -n NS -batch\` + \`ip netns exec NS sh -c 'echo >rp_filter'\`

@@ -5,7 +5,7 @@ import { type ChildProcess, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { BIN, cpuSeconds, heapUsedMb, metricsText, now, passesIn, procStatus, sleep, startDaemon } from './daemon-proc.js';
+import { LAUNCHER, cpuSeconds, heapUsedMb, metricsText, now, passesIn, procStatus, sleep, startDaemon } from './daemon-proc.js';
 import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
 import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
 
@@ -14,7 +14,7 @@ const load1 = () => round(loadavg()[0]!, 2);
 
 function cli(args: string[]): number {
   const t0 = now();
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(LAUNCHER, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout.slice(-2000)}`);
   return now() - t0;
 }
