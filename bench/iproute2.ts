@@ -1,14 +1,23 @@
 // The baseline: what an operator's shell script of iproute2 calls does for the
 // same work, run in the same benchmark run.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADDRESSES, IFACES, type Fleet } from './fixture.js';
 
+// One directory per bench process, removed when it exits (a run writes a few
+// dozen scripts; each used to leave its own directory behind).
+let dir: string | undefined;
+let made = 0;
+
 function writeScript(name: string, body: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mrbench-'));
-  const path = join(dir, name);
+  if (dir === undefined) {
+    const d = mkdtempSync(join(tmpdir(), 'mrbench-'));
+    dir = d;
+    process.once('exit', () => rmSync(d, { recursive: true, force: true }));
+  }
+  const path = join(dir, `${++made}-${name}`);
   writeFileSync(path, `#!/bin/bash\nset -e\n${body}\n`, { mode: 0o755 });
   return path;
 }
