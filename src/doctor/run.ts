@@ -9,14 +9,13 @@ import { scanManagerProcesses, type ProcScan } from '../conflicts/procscan.js';
 import { KernelError } from '../kernel/api.js';
 import { closeAllNamespaces, openNamespace } from '../kernel/namespace.js';
 import { HOST_NETNS, netnsIdentity, netnsMatches } from '../kernel/netns.js';
-import { readDefaultRoutes, type DefaultRoute } from '../kernel/routes.js';
 import { readMptcpConnections, type MptcpConnection } from '../kernel/sockdiag.js';
 import { finding, sortFindings, type Finding } from './findings.js';
 import { readMptcpMib } from './mib.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
 import type { KernelCapabilities } from '../core/model.js';
 import { diagnoseNamespace, type NamespaceFacts } from './rules.js';
-import { readRules } from '../kernel/route-rules.js';
+import { readRoutingFacts } from '../kernel/route-rules.js';
 
 export interface DoctorInput {
   node: string;
@@ -43,11 +42,9 @@ function describe(e: unknown): string {
 
 async function factsFor(name: string, input: DoctorInput, scan: ProcScan, configs: ManagerConfigs | undefined): Promise<NamespaceFacts> {
   const live = await openNamespace(name).readLive();
-  let defaultRoutes: DefaultRoute[] = [];
   let connections: MptcpConnection[] | undefined;
   let connectionsError: string | undefined;
-  defaultRoutes = readDefaultRoutes(name);
-  const rules = readRules(name);
+  const { defaultRoutes, rules } = readRoutingFacts(name);
   try {
     connections = readMptcpConnections(name);
   } catch (e) {

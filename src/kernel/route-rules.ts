@@ -11,6 +11,7 @@ import type { KernelError, KernelWriteResult } from './api.js';
 import { AF_INET, AF_INET6, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './mptcp-codec.js';
 import { forEachAttr, NETLINK_ROUTE, nextSeq, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NlSocket, NlWriter } from './nlsock.js';
 import { withNetns } from './netns.js';
+import { dumpDefaultRoutes, type DefaultRoute } from './routes.js';
 import type { NlRequest } from './nlsock.js';
 
 const RTM_NEWROUTE = 24;
@@ -176,12 +177,15 @@ export function dumpRules(sock: NlSocket): LiveRule[] {
   return out;
 }
 
-/** The rules of namespace `netns` on a socket of its own (doctor: no cached handle). */
-export function readRules(netns: string): LiveRule[] {
+/**
+ * What doctor needs of a namespace's routing, on one socket of its own (doctor
+ * holds no cached handle): the default routes of every table and every rule.
+ */
+export function readRoutingFacts(netns: string): { defaultRoutes: DefaultRoute[]; rules: LiveRule[] } {
   return withNetns(netns, () => {
     const sock = new NlSocket(NETLINK_ROUTE, netns);
     try {
-      return dumpRules(sock);
+      return { defaultRoutes: dumpDefaultRoutes(sock), rules: dumpRules(sock) };
     } finally {
       sock.close();
     }

@@ -1,9 +1,7 @@
 // Default routes over rtnetlink (RTM_GETROUTE dump), for doctor: the interface a
 // new connection leaves by is one MPTCP uses, so its rp_filter matters too.
-import { withNetns } from './netns.js';
 import {
   forEachAttr,
-  NETLINK_ROUTE,
   nextSeq,
   NLM_F_DUMP,
   NLM_F_REQUEST,
@@ -108,13 +106,3 @@ export function dumpDefaultRoutes(sock: NlSocket): DefaultRoute[] {
   return out;
 }
 
-export function readDefaultRoutes(netns: string): DefaultRoute[] {
-  return withNetns(netns, () => {
-    const sock = new NlSocket(NETLINK_ROUTE, netns);
-    try {
-      return dumpDefaultRoutes(sock);
-    } finally {
-      sock.close();
-    }
-  });
-}
