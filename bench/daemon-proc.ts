@@ -93,7 +93,9 @@ export async function startDaemon(cfg: string, logPath: string, resyncMs: number
   let exited: string | undefined;
   child.on('exit', (code, sig) => (exited = `exited ${code ?? sig}`));
   const fail = (what: string) => new Error(`${what}; daemon log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopNow());
+  const stopNow = async () => {
     child.kill('SIGTERM');
     await new Promise<void>((r) => (exited ? r() : child.once('exit', () => r())));
     setChild(undefined);

@@ -57,14 +57,18 @@ export function growthMarkdown(rep: ScaleReport): string {
   const rows = g.rows.map(
     (r) =>
       `| ${r.n} | ${r1(r.cliColdMs, 0)} / ${r1(r.ipColdMs, 0)} ms (${ratio(r.ipColdMs, r.cliColdMs)}) | ${r1(r.cliCheckMs, 0)} / ${r1(r.ipCheckMs, 0)} ms (${ratio(r.ipCheckMs, r.cliCheckMs)}) ` +
-      `| ${r1(r.watchReadyMs, 0)} ms | ${r1(r.rssMb)} MB (HWM ${r1(r.hwmMb)}, heap ${r1(r.heapUsedMb)}) | ${r1(r.idleCpuPercent, 2)} % (${r1(r.baselineCpuPercent ?? NaN, 2)} %) | ${r.load.join(' → ')} |`,
+      `| ${r1(r.watchReadyMs, 0)} ms | ${r1(r.rssMb)} MB (HWM ${r1(r.hwmMb)}, heap ${r1(r.heapUsedMb)}) | ${r1(r.idleCpuPercent, 2)} % (${r1(r.baselineCpuPercent ?? NaN, 2)} %) ` +
+      `| ${r.floor ? `${r1(r.floor.percent, 2)} % (kernel ${r1(r.floor.kernelPercent, 2)} %)` : ''} | ${r1((r.ipCheckMs / g.resyncMs) * 100, 0)} % | ${r.load.join(' → ')} |`,
   );
   return `Growth (${g.date}; \`watch --resync ${g.resyncMs}ms\`; ratios are iproute2's time over ours; idle CPU
 over ${r1(g.rows[0]?.idleSeconds ?? 0, 0)} s, beside it a second daemon managing no namespace in the same window, which pays
-only for the machine's other activity: exec events of every process, /run/netns changes):
+only for the machine's other activity: exec events of every process, /run/netns changes. *Reads alone*: the
+reads a converged resync cannot skip (endpoint dump, limits, path manager, /run/netns identity), in a tight loop
+in the bench process, as a share of one core at this N and resync: the floor under the idle CPU, with its kernel
+(system) part. *iproute2 every resync*: the \`ip -j\` check loop run as often, as a share of one core):
 
-| N | cold apply: ours / \`ip -batch\` loop | converged check: \`plan\` / \`ip -j\` loop | watch ready | RSS after idle | idle CPU (a daemon with no namespace) | load (1 min) |
-| --- | --- | --- | --- | --- | --- | --- |
+| N | cold apply: ours / \`ip -batch\` loop | converged check: \`plan\` / \`ip -j\` loop | watch ready | RSS after idle | idle CPU (a daemon with no namespace) | reads alone (kernel) | iproute2 every resync | load (1 min) |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join('\n')}
 `;
 }

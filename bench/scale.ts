@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { LAUNCHER, cpuSeconds, heapUsedMb, metricsText, now, passesIn, procStatus, sleep, startDaemon } from './daemon-proc.js';
 import { checkConverged, createFleet, destroyFleet, type Fleet, fleetConfig, resetFleet } from './fixture.js';
 import { coldApplyScript, convergedCheckScript, runScript } from './iproute2.js';
+import { readFloor, type ReadFloor } from './read-floor.js';
 
 const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 const load1 = () => round(loadavg()[0]!, 2);
@@ -43,6 +44,8 @@ export interface GrowthRow {
    */
   baselineCpuPercent: number;
   idleSeconds: number;
+  /** The reads a converged resync cannot skip, alone in a loop in this process (bench/read-floor.ts). */
+  floor?: ReadFloor;
   /** 1-minute load average when the row started and ended. */
   load: [number, number];
 }
@@ -102,9 +105,13 @@ export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContex
         n, cliColdMs, ipColdMs, cliCheckMs, ipCheckMs, watchReadyMs: d.readyMs,
         rssMb: mem.rssMb, hwmMb: mem.hwmMb, heapUsedMb: heap, idleCpuPercent, baselineCpuPercent, idleSeconds: secs, load: [l0, load1()],
       };
+      await d.stop();
+      // The daemon is gone: the fleet is still converged, and only this process reads it.
+      row.floor = await readFloor(fleet.names, ctx.resyncMs);
       ctx.log(
         `  N=${n}: cold ${round(cliColdMs)} / ${round(ipColdMs)} ms, check ${round(cliCheckMs)} / ${round(ipCheckMs)} ms, ready ${round(d.readyMs)} ms, ` +
-          `RSS ${round(mem.rssMb)} MB (HWM ${round(mem.hwmMb)}, heap ${round(heap)}), idle ${round(idleCpuPercent, 2)} % (no namespaces: ${round(baselineCpuPercent, 2)} %) (load ${row.load.join(' -> ')})`,
+          `RSS ${round(mem.rssMb)} MB (HWM ${round(mem.hwmMb)}, heap ${round(heap)}), idle ${round(idleCpuPercent, 2)} % (no namespaces: ${round(baselineCpuPercent, 2)} %), ` +
+          `reads alone ${round(row.floor.percent, 2)} % (kernel ${round(row.floor.kernelPercent, 2)} %) (load ${row.load.join(' -> ')})`,
       );
       return row;
     } finally {

@@ -66,6 +66,25 @@ describe('LinkWatch', () => {
     expect(w.holdFor('n1', id, desired, log)!(live(true)).ids.size).toBe(0);
   });
 
+  it('the very same live state (a resync answered from the pass memo) still withdraws once the hold runs out', () => {
+    const w = watch();
+    const id = { dev: 1, ino: 1 };
+    const up = live(true);
+    const first = w.holdFor('n1', id, desired, log)!(up);
+    // Nothing running: the hold of a repeated read is the one already made.
+    expect(w.holdFor('n1', id, desired, log)!(up)).toBe(first);
+    clock += 10;
+    const down = live(false);
+    expect(w.holdFor('n1', id, desired, log)!(down).withdrawn.size).toBe(0);
+    clock += 3000;
+    vi.advanceTimersByTime(3000);
+    expect(marks).toEqual(['n1:link-hold']);
+    expect([...w.holdFor('n1', id, desired, log)!(down).withdrawn.keys()]).toEqual(['c2']);
+    // A new desired state (a reload) is decided again, never served from before.
+    const reloaded = { ...desired, linkDown: { policy: 'keep' as const, holdMs: 3000 } };
+    expect(w.holdFor('n1', id, reloaded, log)!(down).withdrawn.size).toBe(0);
+  });
+
   it('a link without carrier when first seen is withdrawn at once; a re-created namespace starts clean', () => {
     const w = watch();
     const first = w.holdFor('n1', { dev: 1, ino: 1 }, desired, log)!(live(false));

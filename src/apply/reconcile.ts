@@ -75,6 +75,17 @@ export interface ReconcileResult extends NamespaceResult {
   routing: RoutingOpResult[];
 }
 
+// A desired state is never changed once resolved (a reload makes new objects):
+// what it selects, and a hold's key, are worked out once, not at every resync.
+const selections = new WeakMap<DesiredNamespace, LiveSelection>();
+const holdKeys = new WeakMap<LinkHold, string>();
+
+function selectionOf(desired: DesiredNamespace): LiveSelection {
+  let s = selections.get(desired);
+  if (!s) selections.set(desired, (s = liveSelection(desired)));
+  return s;
+}
+
 /** Reads only what the desired state declares, so a converged pass stays cheap. */
 export function liveSelection(desired: DesiredNamespace): LiveSelection {
   const eps = desired.endpoints;
@@ -121,6 +132,13 @@ async function readStep(reader: LiveReader, desired: DesiredNamespace, select: L
 /** Withdrawn interfaces and remembered ids: a pass memoised under another hold planned something else. */
 function holdKey(hold: LinkHold | undefined): string {
   if (!hold) return '';
+  let k = holdKeys.get(hold);
+  // The ids map is the lifecycle's own and may change under the same hold object.
+  if (k === undefined || hold.ids.size > 0) holdKeys.set(hold, (k = holdKeyOf(hold)));
+  return k;
+}
+
+function holdKeyOf(hold: LinkHold): string {
   return `${[...hold.withdrawn.keys()].sort().join(',')}|${[...hold.ids].map(([k, id]) => `${k}=${id}`).sort().join(',')}`;
 }
 
@@ -179,7 +197,7 @@ function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: Conver
 /** One pass over one namespace. Never throws for kernel errors: they are in the result. */
 export async function reconcileNamespace(kernel: NamespaceKernel, desired: DesiredNamespace, opts: ReconcileOptions): Promise<ReconcileResult> {
   const log = opts.logger;
-  const select = liveSelection(desired);
+  const select = selectionOf(desired);
   // 1. read
   const read = await readStep(kernel, desired, select, opts.memo);
   const { live, fingerprint } = read;

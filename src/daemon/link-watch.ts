@@ -25,6 +25,12 @@ interface Entry {
   why: Map<string, { reason: string; since?: string }>;
   /** Links without carrier when first seen: how long they have been so is unknown. */
   unknown: Set<string>;
+  /**
+   * The last hold and what it was decided from. A converged resync hands back the
+   * very same live state (the pass memo); with no hold or settle time running,
+   * deciding again from it would find nothing new, so the hold is reused.
+   */
+  last?: { live: LiveNamespace; desired: DesiredNamespace; hold: LinkHold };
 }
 
 export interface LinkWatchOptions {
@@ -70,6 +76,7 @@ export class LinkWatch {
       // withdrawn moments later; it comes back once the link is usable.
       e.life.observeAll(live.links, now - opts.holdMs);
     }
+    if (e.last?.live === live && e.last.desired === desired && e.timer === undefined) return e.last.hold;
     e.life.configure(opts);
     e.life.observeAll(live.links, now);
     const { decisions, nextDueAt } = e.life.decide(now);
@@ -84,7 +91,10 @@ export class LinkWatch {
     e.life.rememberIds(onWithdrawn.filter((x) => !x.flags.includes('implicit')));
     for (const x of live.endpoints) if (!onWithdrawn.includes(x)) e.life.forgetId(x.address, x.port);
     this.arm(ns, e, nextDueAt);
-    return { withdrawn: new Map([...withdrawn].map((i) => [i, e.why.get(i) ?? { reason: linkTrouble(live.links, i) }])), ids: e.life.rememberedIds() };
+    const hold: LinkHold = { withdrawn: new Map([...withdrawn].map((i) => [i, e.why.get(i) ?? { reason: linkTrouble(live.links, i) }])), ids: e.life.rememberedIds() };
+    // Only a hold that no running time can change is worth keeping.
+    e.last = nextDueAt === undefined ? { live, desired, hold } : undefined;
+    return hold;
   }
 
   private note(e: Entry, d: LinkDecision, live: LiveNamespace, log: PassLogger): void {

@@ -90,6 +90,14 @@ export class DaemonMetrics {
   });
 
   private readonly conflictLabels = new Map<string, Set<string>>();
+  private readonly passChildren = new Map<PassResultLabel, ReturnType<Counter<'result'>['labels']>>();
+
+  /** The pass counter of one result, its labels hashed once (a resync round counts a pass per namespace). */
+  passesOf(result: PassResultLabel): ReturnType<Counter<'result'>['labels']> {
+    let c = this.passChildren.get(result);
+    if (!c) this.passChildren.set(result, (c = this.passes.labels({ result })));
+    return c;
+  }
 
   constructor() {
     // Collected on scrape only. The event-loop-lag histogram samples with a timer
@@ -111,7 +119,8 @@ export class DaemonMetrics {
     this.configGeneration.set(generation);
   }
 
-  setConflicts(netns: string, managers: string[]): void {
+  setConflicts(netns: string, managers: readonly string[]): void {
+    if (managers.length === 0 && !this.conflictLabels.has(netns)) return;
     for (const m of this.conflictLabels.get(netns) ?? []) {
       if (!managers.includes(m)) this.conflict.remove({ netns, manager: m });
     }

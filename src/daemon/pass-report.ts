@@ -109,13 +109,27 @@ export function passLabel(mode: Mode, r: PassResult): PassResultLabel {
   return mode === 'observe' || r.applied === false ? 'observed' : 'changed';
 }
 
+const NOTHING: readonly never[] = Object.freeze([]);
+
 /** The managers found active in a pass's conflicts. */
-export function activeManagers(result: PassResult): string[] {
+export function activeManagers(result: PassResult): readonly string[] {
+  if (!result.conflicts?.length) return NOTHING;
   return [...new Set((result.conflicts ?? []).filter((c) => (c as { active?: boolean }).active !== false).map((c) => c.manager))];
+}
+
+/** The per-namespace gauge values last written, so that a resync that changes none writes none. */
+interface Written {
+  converged: number;
+  withdrawn: number;
+  suspended: number;
+  backoff: number;
+  /** When the last pass ended (epoch ms): turned into text only when someone asks. */
+  at: number;
 }
 
 export class PassReport {
   private readonly statuses = new Map<string, NamespaceStatus>();
+  private readonly written = new Map<string, Written>();
   /** The difference the last pass found and did not repair, per namespace. */
   private readonly lastDrift = new Map<string, string>();
   /** What the last pass line of a namespace in conflict said: the same again is not worth a line. */
@@ -138,6 +152,7 @@ export class PassReport {
 
   forget(ns: string): void {
     this.statuses.delete(ns);
+    this.written.delete(ns);
     this.lastDrift.delete(ns);
     this.lastSaid.delete(ns);
     this.metrics.forget(ns);
@@ -149,9 +164,21 @@ export class PassReport {
     const label = passLabel(this.mode, result);
     const managers = activeManagers(result);
     const m = this.metrics;
-    m.passes.inc({ result: label });
+    m.passesOf(label).inc();
     m.passDuration.observe(p.seconds);
-    m.converged.set({ netns: ns }, result.converged ? 1 : 0);
+    let w = this.written.get(ns);
+    if (!w) this.written.set(ns, (w = { converged: -1, withdrawn: -1, suspended: -1, backoff: -1, at: 0 }));
+    w.at = Date.now();
+    const st = this.statusOf(ns);
+    if (this.quiet(st, label, result, p)) {
+      // A converged resync like the one before: the status and gauges already say it all.
+      st.passes++;
+      st.passId = p.passId;
+      st.consecutiveFailures = 0;
+      if (this.debugEnabled()) this.log(p, label, managers, 0, plog);
+      return;
+    }
+    if (w.converged !== (result.converged ? 1 : 0)) m.converged.set({ netns: ns }, (w.converged = result.converged ? 1 : 0));
     // A drift is counted once: a blocked pass sees the same difference again and
     // again, and that is not new drift. After a pass that repaired it, the same
     // difference coming back is new drift. Held operations (keys in a fight) are
@@ -169,16 +196,18 @@ export class PassReport {
     }
     m.setConflicts(ns, managers);
     const withdrawn = (result.linkDown ?? []).filter((e) => e.state === 'withdrawn');
-    m.withdrawn.set({ netns: ns }, withdrawn.length);
+    if (w.withdrawn !== withdrawn.length) m.withdrawn.set({ netns: ns }, (w.withdrawn = withdrawn.length));
     // Left alone now; a key whose backoff ended is being tried again (its fight shows in conflicts until a write holds).
-    const now = Date.now();
-    const suspended = (result.suspended ?? []).filter((k) => k.until > now);
-    m.setSuspended(ns, suspended);
+    const suspended = (result.suspended ?? []).filter((k) => k.until > w.at);
+    const backoff = Math.max(0, ...suspended.map((k) => k.backoffMs)) / 1000;
+    if (w.suspended !== suspended.length || w.backoff !== backoff) {
+      m.setSuspended(ns, suspended);
+      w.suspended = suspended.length;
+      w.backoff = backoff;
+    }
 
-    const st = this.statusOf(ns);
     st.passes++;
     st.converged = result.converged;
-    st.lastPass = new Date().toISOString();
     st.lastResult = label;
     st.passId = p.passId;
     st.pendingOperations = result.operations.filter((o) => this.mode === 'observe' || o.result !== 'ok').map(({ result: _r, error: _e, ...op }) => op as Operation);
@@ -205,7 +234,7 @@ export class PassReport {
     this.log(p, label, managers, st.consecutiveFailures, plog);
   }
 
-  private log(p: PassOutcomeReport, label: PassResultLabel, managers: string[], failures: number, plog: PassLogger): void {
+  private log(p: PassOutcomeReport, label: PassResultLabel, managers: readonly string[], failures: number, plog: PassLogger): void {
     const { result } = p;
     // A namespace in a steady conflict (blocked, or keys suspended) says so once, not every resync.
     const said = label === 'conflict' ? this.conflictLine(p.netns, result, managers) : (this.lastSaid.delete(p.netns), false);
@@ -230,8 +259,20 @@ export class PassReport {
     else plog.info(line, 'pass');
   }
 
+  /**
+   * A pass that ends as the namespace's last one did, converged with nothing to
+   * say: no operation, difference, pending item, error, conflict, suspended key
+   * or withdrawn endpoint, before and now.
+   */
+  private quiet(st: NamespaceStatus, label: PassResultLabel, r: PassResult, p: PassOutcomeReport): boolean {
+    if (label !== 'converged' || st.lastResult !== 'converged' || !r.converged || p.crashed !== undefined || p.retry) return false;
+    if (r.operations.length > 0 || r.pending.length > 0 || r.errors.length > 0 || r.firstDifference !== undefined) return false;
+    if ((r.conflicts?.length ?? 0) > 0 || (r.suspended?.length ?? 0) > 0 || (r.held?.length ?? 0) > 0 || (r.linkDown?.length ?? 0) > 0) return false;
+    return st.pendingOperations.length === 0 && st.pending.length === 0 && st.errors.length === 0 && st.conflicts.length === 0 && st.suspended.length === 0 && st.withdrawn.length === 0 && st.firstDifference === undefined && !this.lastDrift.has(p.netns) && !this.lastSaid.has(p.netns);
+  }
+
   /** True when this conflict pass says what the namespace's last one said. */
-  private conflictLine(ns: string, result: PassResult, managers: string[]): boolean {
+  private conflictLine(ns: string, result: PassResult, managers: readonly string[]): boolean {
     const sig = JSON.stringify([managers, result.errors.map((e) => e.message), result.operations.map(operationKey), (result.held ?? []).map(operationKey)]);
     if (this.lastSaid.get(ns) === sig) return true;
     this.lastSaid.set(ns, sig);
@@ -241,7 +282,12 @@ export class PassReport {
   /** Status of the managed namespaces, in their order. */
   snapshot(names: Iterable<string>): Record<string, NamespaceStatus> {
     const out: Record<string, NamespaceStatus> = {};
-    for (const ns of names) out[ns] = this.statusOf(ns);
+    for (const ns of names) {
+      const st = this.statusOf(ns);
+      const at = this.written.get(ns)?.at;
+      if (at !== undefined) st.lastPass = new Date(at).toISOString();
+      out[ns] = st;
+    }
     return out;
   }
 }

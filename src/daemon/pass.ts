@@ -124,16 +124,11 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: readonly
       const gate = o.conflicts && h.identity ? o.conflicts.gate(h.identity) : undefined;
       const caps = o.deps.capabilities?.(kernel);
       const linkHold = o.links?.holdFor(ns, h.identity, want, plog);
-      result = await o.deps.reconcile(kernel, want, {
-        mode: o.mode,
-        passId,
-        logger: plog,
-        signal: o.signal,
-        memo: o.memo,
-        ...(gate ? { conflictGate: gate } : {}),
-        ...(caps ? { capabilitiesOf: () => caps } : {}),
-        ...(linkHold ? { linkHold } : {}),
-      });
+      const call: ReconcileCall = { mode: o.mode, passId, logger: plog, signal: o.signal, memo: o.memo };
+      if (gate) call.conflictGate = gate;
+      if (caps) call.capabilitiesOf = () => caps;
+      if (linkHold) call.linkHold = linkHold;
+      result = await o.deps.reconcile(kernel, want, call);
     } catch (err) {
       crashed = err;
       result = crashResult(ns, err);
@@ -142,7 +137,7 @@ export function passRunner(o: PassRunnerOptions): (ns: string, reasons: readonly
     // Dropped or replaced while the pass ran: its result describes nothing we manage.
     if (!o.registry.desired.has(ns)) return {};
     // A link-down withdrawal or restoration corrects nobody: it is not part of a fight.
-    const corrections = result.operations.filter((op) => op.linkDown === undefined);
+    const corrections = result.operations.length === 0 ? result.operations : result.operations.filter((op) => op.linkDown === undefined);
     if (crashed === undefined) o.conflicts?.record(ns, result.applied === true && o.mode === 'enforce', corrections, result.held, activeManagers(result)[0]);
     const retry = crashed !== undefined || result.errors.some((e) => e.retryable === true);
     o.report.record({ netns: ns, passId, reasons, result, crashed, seconds, retry, failuresBefore: o.failures(ns) }, plog);
