@@ -4,6 +4,8 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { closeAllNamespaces, closeNamespace, openNamespace } from '../src/kernel/namespace.js';
+import { NlWriter } from '../src/kernel/nlsock.js';
+import { queueDumpRpFilter } from '../src/kernel/rtnl.js';
 import { ip, ipTry, namespacesFor, nsSysctl, setNsSysctl } from './helpers/netns.js';
 
 const ns = namespacesFor('nc', closeAllNamespaces);
@@ -27,6 +29,41 @@ function openConfFiles(): string[] {
 function withVethPair(n: string): void {
   ip('link', 'add', 'veth0', 'netns', n, 'type', 'veth', 'peer', 'name', 'veth1', 'netns', n);
 }
+
+describe('the RTM_GETNETCONF codec', () => {
+  it('asks for the AF_INET dump with a bare netconfmsg, as strict-checking kernels require', () => {
+    const w = new NlWriter(64);
+    const req = queueDumpRpFilter(w, new Map());
+    const seq = Buffer.alloc(4);
+    seq.writeUInt32LE(req.seq);
+    // nlmsghdr (20 bytes, RTM_GETNETCONF 82, REQUEST|DUMP) | ncm_family AF_INET, 3 bytes of padding; no attribute.
+    expect(w.bytesWritten().toString('hex')).toBe(`14000000 5200 0103 ${seq.toString('hex')} 00000000 02000000`.replace(/ /g, ''));
+  });
+
+  it('takes ifindex and rp_filter from each answer, skipping other attributes and families', () => {
+    const into = new Map<number, number>();
+    const req = queueDumpRpFilter(new NlWriter(64), into);
+    const msg = (family: number, attrs: string) => {
+      const body = Buffer.from(`${family.toString(16).padStart(2, '0')}000000${attrs}`.replace(/ /g, ''), 'hex');
+      const b = Buffer.alloc(16 + body.length);
+      b.writeUInt32LE(b.length, 0);
+      b.writeUInt16LE(80, 4);
+      body.copy(b, 16);
+      return b;
+    };
+    // NETCONFA_FORWARDING 1, NETCONFA_IFINDEX 3, NETCONFA_RP_FILTER 2
+    const dev = msg(2, '08000200 01000000 08000100 03000000 08000300 02000000');
+    // NETCONFA_IFINDEX -2 (default), NETCONFA_RP_FILTER 1
+    const dflt = msg(2, '08000100 feffffff 08000300 01000000');
+    // An AF_INET6 answer has no rp_filter and must not land in the table.
+    const v6 = msg(10, '08000100 03000000 08000300 00000000');
+    for (const b of [dev, dflt, v6]) req.onMessage!(b, 0, b.length, 80);
+    expect([...into]).toEqual([
+      [3, 2],
+      [-2, 1],
+    ]);
+  });
+});
 
 describe('rp_filter over RTM_GETNETCONF', () => {
   it('reads all, default and two interfaces as sysctl prints them, for 0, 1 and 2 each, without opening their files', async () => {
