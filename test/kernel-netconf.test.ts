@@ -3,10 +3,12 @@
 // default and each interface, and a read must not open any rp_filter file.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { closeAllNamespaces, closeNamespace, openNamespace } from '../src/kernel/namespace.js';
+import type { RtnlEvent } from '../src/kernel/events.js';
+import { closeAllNamespaces, closeNamespace, openNamespace, subscribeNamespace } from '../src/kernel/namespace.js';
 import { NlWriter } from '../src/kernel/nlsock.js';
 import { queueDumpRpFilter } from '../src/kernel/rtnl.js';
 import { ip, ipTry, namespacesFor, nsSysctl, setNsSysctl } from './helpers/netns.js';
+import { eventually } from './helpers/wait.js';
 
 const ns = namespacesFor('nc', closeAllNamespaces);
 
@@ -117,6 +119,31 @@ describe('rp_filter over RTM_GETNETCONF', () => {
     ip('-n', n, 'link', 'del', 'late0');
     expect((await k.readLive(select)).rpFilter).toEqual({ all: rpOf(n, 'all'), default: rpOf(n, 'default') });
     closeNamespace(n);
+  });
+
+  it('with the change feed (the daemon): a new interface and a value changed by hand are read once their notifications came', async () => {
+    const n = ns();
+    const seen: RtnlEvent[] = [];
+    const feed = subscribeNamespace(n, undefined, { onEvents: (e) => seen.push(...e), onOverflow: () => {} });
+    try {
+      const k = openNamespace(n);
+      const select = { rpFilter: ['late0'] };
+      const base = () => ({ all: rpOf(n, 'all'), default: rpOf(n, 'default') });
+      expect((await k.readLive(select)).rpFilter).toEqual(base());
+      expect((await k.readLive(select)).rpFilter).toEqual(base());
+      ip('link', 'add', 'late0', 'netns', n, 'type', 'veth', 'peer', 'name', 'late1', 'netns', n);
+      const late0 = Number(JSON.parse(ip('-n', n, '-j', 'link', 'show', 'late0'))[0].ifindex);
+      await eventually('late0 announced', () => seen.some((e) => e.kind === 'newlink' && e.ifindex === late0));
+      expect((await k.readLive(select)).rpFilter).toEqual({ ...base(), late0: rpOf(n, 'late0') });
+      const next = rpOf(n, 'late0') === 2 ? 1 : 2;
+      const before = seen.length;
+      setNsSysctl(n, 'net.ipv4.conf.late0.rp_filter', String(next));
+      await eventually('the netconf notification', () => seen.slice(before).some((e) => e.kind === 'newnetconf'));
+      expect((await k.readLive(select)).rpFilter).toEqual({ ...base(), late0: next });
+    } finally {
+      feed.close();
+      closeNamespace(n);
+    }
   });
 
   it('writes go through /proc/sys and the next read shows them', async () => {
