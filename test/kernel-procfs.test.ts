@@ -1,5 +1,6 @@
-// net.mptcp.* sysctls and rp_filter through /proc/sys inside namespaces, checked
-// with `ip netns exec NS sysctl` as the oracle.
+// net.mptcp.* sysctls through /proc/sys, and rp_filter (read over rtnetlink,
+// written through /proc/sys), inside namespaces, checked with
+// `ip netns exec NS sysctl` as the oracle.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SYSCTL_NAMES, type MptcpKey } from '../src/core/schema.js';
@@ -69,8 +70,8 @@ describe('rp_filter', () => {
     k.writeRpFilter('all', 1);
     expect(nsSysctl(n, 'net.ipv4.conf.all.rp_filter')).toBe('1');
 
-    // An interface that appears later gets its file opened then; one deleted and
-    // re-created under the same name is re-opened, not read through a dead file.
+    // An interface that appears later is read once the kept values are dropped; one
+    // deleted and re-created under the same name is written through a new file, not a dead one.
     ip('-n', n, 'link', 'del', 'mrp0');
     ip('link', 'add', 'mrp0', 'netns', n, 'type', 'veth', 'peer', 'name', 'mrp2', 'netns', n);
     expect((await k.readLive({ rpFilter: ['mrp0', 'mrp2'] })).rpFilter).toEqual({ all: 1, default: 2, mrp0: 2, mrp2: 2 });

@@ -24,9 +24,9 @@ import {
 import { HOST_NETNS, type NetnsIdentity, netnsIdentity, withNetns } from './netns.js';
 import { type NlRequest, NlSocket, throwIfFailed } from './nlsock.js';
 import { MPTCP_KEYS, SysctlFiles } from './procfs.js';
-import { queueDumpAddresses, queueDumpLinks } from './rtnl.js';
+import { queueDumpAddresses, queueDumpLinks, queueDumpRpFilter } from './rtnl.js';
 import type { KernelWrite, KernelWriteResult } from './api.js';
-import { NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP, RTNLGRP_ROUTING } from './uapi.js';
+import { NETCONFA_IFINDEX_ALL, NETCONFA_IFINDEX_DEFAULT, NETLINK_GENERIC, NETLINK_ROUTE, RTNLGRP, RTNLGRP_ROUTING } from './uapi.js';
 import { dumpRoutes, dumpRules, runRoutingOps } from './route-rules.js';
 import { RTPROT_RECONCILER, type LiveRoute, type LiveRule, type RoutingOp } from '../core/source-routing.js';
 import type { RtnlEvent } from './events.js';
@@ -54,7 +54,8 @@ class KernelNamespace implements NamespaceKernel {
   private feedSaw = false;
   private linkCache: LiveLink[] | undefined;
   private addrCache: LiveAddress[] | undefined;
-  private rpCache: { key: string; values: Record<string, number> } | undefined;
+  // rp_filter of every interface by ifindex (and all/default), as the netconf dump gave it.
+  private rpCache: Map<number, number> | undefined;
   // Source routing. Routes and rules are kept like links, but only while the
   // feed has joined the route and rule groups (it does at the first routing
   // read); `routingTables` filters route notifications down to the tables read
@@ -327,11 +328,14 @@ class KernelNamespace implements NamespaceKernel {
       addresses: [],
     };
     const rpAll = all || select.rpFilter === true;
-    const needLinks = want(select.links) || rpAll;
-    const wantAddrs = want(select.addresses);
     const rpList = rpAll ? undefined : Array.isArray(select.rpFilter) ? select.rpFilter : undefined;
+    // The netconf dump names interfaces by ifindex: the links give their names.
+    const needLinks = want(select.links) || rpAll || rpList !== undefined;
+    const wantAddrs = want(select.addresses);
     // Kept routes and rules hang on the feed too; without a feed they are never kept (no watch socket for them).
-    if (needLinks || wantAddrs || rpAll || rpList || (select.routing && this.feed)) this.drainWatch();
+    if (needLinks || wantAddrs || (select.routing && this.feed)) this.drainWatch();
+    let rpTable = rpAll || rpList ? this.rpCache : undefined;
+    const rpDump = (rpAll || rpList !== undefined) && rpTable === undefined ? new Map<number, number>() : undefined;
 
     // Send every request first, then collect: the genl batch (limits, then the
     // endpoint dump; one socket runs one dump at a time) and the link dump.
@@ -347,13 +351,18 @@ class KernelNamespace implements NamespaceKernel {
       sock.send(writer, genlReqs[0]!.op);
     }
     let linkReq: NlRequest | undefined;
+    let rpReq: NlRequest | undefined;
     // Copied out of the cache only when the caller gets a live state (or rp_filter needs the names now).
     const linksCached = needLinks && this.linkCache !== undefined;
     if (linksCached && (!fp || rpAll)) live.links = this.linkCache!.map((l) => ({ ...l }));
-    else if (needLinks && !linksCached) {
-      const r = this.rtnl();
+    // One dump at a time per socket: the netconf dump takes the link dump's place
+    // beside the genl batch when the links are kept, else it follows them.
+    if (needLinks && !linksCached) {
       linkReq = queueDumpLinks(writer.reset(), live.links);
-      r.send(writer, linkReq.op);
+      this.rtnl().send(writer, linkReq.op);
+    } else if (rpDump) {
+      rpReq = queueDumpRpFilter(writer.reset(), rpDump);
+      this.rtnl().send(writer, rpReq.op);
     }
     if (genlSock) {
       fp?.u32(1);
@@ -368,6 +377,7 @@ class KernelNamespace implements NamespaceKernel {
       this.linkGen++;
     }
     if (needLinks) fp?.u32(2).u32(this.linkGen);
+    if (rpDump) rpTable = this.finishRpDump(rpDump, rpReq);
     const addrsCached = wantAddrs && this.addrCache !== undefined;
     if (addrsCached && !fp) live.addresses = this.addrCache!.map((a) => ({ ...a }));
     else if (wantAddrs && !addrsCached) {
@@ -384,15 +394,7 @@ class KernelNamespace implements NamespaceKernel {
       }
     }
     const rpNames = rpAll ? live.links.map((l) => l.name) : rpList;
-    if (rpNames) {
-      // Interface names hold no NUL.
-      const key = rpNames.join('\0');
-      if (this.rpCache?.key === key) live.rpFilter = { ...this.rpCache.values };
-      else {
-        live.rpFilter = this.sysctl.readRpFilter(rpNames);
-        this.rpCache = { key, values: { ...live.rpFilter } };
-      }
-    }
+    if (rpNames) live.rpFilter = rpFilterByName(rpTable!, this.linkCache!, rpNames);
     if (fp && rpNames) {
       fp.u32(5);
       for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
@@ -406,6 +408,16 @@ class KernelNamespace implements NamespaceKernel {
     }
     if (!needLinks || (!all && !want(select.links))) live.links = [];
     return live;
+  }
+
+  /** Collects the netconf dump sent beside the genl batch, or runs it now that the link dump is done. */
+  private finishRpDump(into: Map<number, number>, sent: NlRequest | undefined): Map<number, number> {
+    if (sent) {
+      this.rtnl().collect([sent]);
+      throwIfFailed([sent]);
+    } else run(this.rtnl(), writer.reset(), [queueDumpRpFilter(writer, into)]);
+    this.rpCache = into;
+    return into;
   }
 
   close(): void {
@@ -422,6 +434,23 @@ class KernelNamespace implements NamespaceKernel {
     this.genlSock = undefined;
     this.rtnlSock = undefined;
   }
+}
+
+/** Raw rp_filter of `names` plus all and default; interfaces without a link or a value are left out. */
+function rpFilterByName(table: ReadonlyMap<number, number>, links: readonly LiveLink[], names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  const put = (name: string, v: number | undefined) => {
+    if (v !== undefined) out[name] = v;
+  };
+  put('all', table.get(NETCONFA_IFINDEX_ALL));
+  put('default', table.get(NETCONFA_IFINDEX_DEFAULT));
+  const ifindex = new Map(links.map((l) => [l.name, l.ifindex]));
+  for (const name of names) {
+    if (name === 'all' || name === 'default') continue;
+    const i = ifindex.get(name);
+    if (i !== undefined) put(name, table.get(i));
+  }
+  return out;
 }
 
 /** How long links, addresses and rp_filter values read once are trusted without a notification. */

@@ -1,7 +1,8 @@
-// net.mptcp.* sysctls and rp_filter through /proc/sys. A /proc/sys/net file is
-// bound to the namespace of whoever opened it, at open time: files are opened
-// inside the namespace (via `enter`) once, kept open, and read and written with
-// pread/pwrite afterwards.
+// net.mptcp.* sysctls, and rp_filter writes, through /proc/sys. A /proc/sys/net
+// file is bound to the namespace of whoever opened it, at open time: files are
+// opened inside the namespace (via `enter`) once, kept open, and read and written
+// with pread/pwrite afterwards. rp_filter is read over rtnetlink instead
+// (docs/kernel-notes.md#rp_filter), so its files are opened only by a write.
 //
 // That binding is by the opener, not by the mount: a bind mount of /proc/sys/net
 // elsewhere (a container's read-write hostPath, since the container's own /proc/sys
@@ -238,51 +239,19 @@ export class SysctlFiles {
     return `${this.confDir}/${iface}/rp_filter`;
   }
 
-  /** Opens, in one namespace entry, the rp_filter files of `ifaces` not open yet. */
-  private openRp(ifaces: readonly string[]): void {
-    const missing = ifaces.filter((i) => !this.rp.has(i));
-    if (missing.length === 0) return;
-    const paths = missing.map((i) => [i, this.rpPath(i)] as const);
+  /** Opens the rp_filter file of `iface` inside the namespace, unless it is open already. */
+  private openRp(iface: string): void {
+    if (this.rp.has(iface)) return;
+    const path = this.rpPath(iface);
     this.enter(() => {
-      for (const [iface, path] of paths) {
-        let slot: Slot | undefined;
-        try {
-          slot = openSlot(path);
-        } catch (e) {
-          this.fail(`open net.ipv4.conf.${iface}.rp_filter`, e);
-        }
-        if (slot) this.rp.set(iface, slot);
-      }
-    });
-  }
-
-  /** Raw rp_filter of `ifaces` plus all and default; interfaces that do not exist are left out. */
-  readRpFilter(ifaces: readonly string[]): Record<string, number> {
-    const want = ['all', 'default', ...ifaces.filter((i) => i !== 'all' && i !== 'default')];
-    this.openRp(want);
-    const out: Record<string, number> = {};
-    let stale: string[] | undefined;
-    for (const iface of want) {
-      const slot = this.rp.get(iface);
-      if (!slot) continue;
+      let slot: Slot | undefined;
       try {
-        out[iface] = Number(readSlot(slot));
+        slot = openSlot(path);
       } catch (e) {
-        // The interface was deleted or renamed since the open: its sysctl table is gone.
-        if (errnoOf(e).code !== 'ENOENT') this.fail(`read net.ipv4.conf.${iface}.rp_filter`, e);
-        closeSync(slot.fd);
-        this.rp.delete(iface);
-        (stale ??= []).push(iface);
+        this.fail(`open net.ipv4.conf.${iface}.rp_filter`, e);
       }
-    }
-    if (stale) {
-      this.openRp(stale);
-      for (const iface of stale) {
-        const slot = this.rp.get(iface);
-        if (slot) out[iface] = Number(readSlot(slot));
-      }
-    }
-    return out;
+      if (slot) this.rp.set(iface, slot);
+    });
   }
 
   writeRpFilter(iface: string, value: 0 | 1 | 2): void {
@@ -291,7 +260,7 @@ export class SysctlFiles {
     }
     const op = `write net.ipv4.conf.${iface}.rp_filter=${value}`;
     for (let attempt = 0; attempt < 2; attempt++) {
-      this.openRp([iface]);
+      this.openRp(iface);
       const slot = this.rp.get(iface);
       if (!slot) {
         throw new KernelError({ op, netns: this.netns, errno: 19, code: 'ENODEV', extack: `no interface ${iface}`, retryable: true });

@@ -1,9 +1,20 @@
-// rtnetlink dumps of links and addresses (the parts the reconciler needs: names
-// for `dev`, and addresses for interface-derived endpoints).
+// rtnetlink dumps of links, addresses and IPv4 netconf (the parts the reconciler
+// needs: names for `dev`, addresses for interface-derived endpoints, rp_filter).
 import type { AddressScope, LiveAddress, LiveLink } from '../core/model.js';
-import { formatIPv4, formatIPv6 } from './mptcp-codec.js';
+import { AF_INET, formatIPv4, formatIPv6 } from './mptcp-codec.js';
 import { NLM_F_DUMP, NLM_F_REQUEST, type NlRequest, type NlWriter, forEachAttr, nextSeq } from './nlsock.js';
-import { NLMSG_HDRLEN, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK } from './uapi.js';
+import {
+  NETCONFA_IFINDEX,
+  NETCONFA_RP_FILTER,
+  NETCONFMSG_LEN,
+  NLMSG_HDRLEN,
+  RTM_GETADDR,
+  RTM_GETLINK,
+  RTM_GETNETCONF,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWNETCONF,
+} from './uapi.js';
 
 const IFLA_IFNAME = 3;
 const IFLA_EXT_MASK = 29;
@@ -89,6 +100,38 @@ export function queueDumpAddresses(w: NlWriter, into: LiveAddress[]): NlRequest 
         deprecated: (flags & IFA_F_DEPRECATED) !== 0,
         temporary: (flags & IFA_F_TEMPORARY) !== 0,
       });
+    },
+  };
+}
+
+/**
+ * The raw rp_filter of every interface with IPv4 configuration, by ifindex, plus
+ * `all` and `default` under NETCONFA_IFINDEX_ALL and _DEFAULT: one dump instead of
+ * a /proc/sys open per interface (docs/kernel-notes.md#rp_filter).
+ */
+export function queueDumpRpFilter(w: NlWriter, into: Map<number, number>): NlRequest {
+  const seq = nextSeq();
+  w.beginMsg(RTM_GETNETCONF, NLM_F_REQUEST | NLM_F_DUMP, seq)
+    .header(NETCONFMSG_LEN, (b, o) => {
+      b[o] = AF_INET;
+    })
+    .endMsg();
+  return {
+    seq,
+    op: 'RTM_GETNETCONF inet dump',
+    dump: true,
+    onMessage: (buf, off, len, type) => {
+      if (type !== RTM_NEWNETCONF || len < NLMSG_HDRLEN + NETCONFMSG_LEN) return;
+      const p = off + NLMSG_HDRLEN;
+      if (buf[p] !== AF_INET) return;
+      let ifindex: number | undefined;
+      let rp: number | undefined;
+      forEachAttr(buf, p + NETCONFMSG_LEN, off + len, (t, o, l) => {
+        if (l < 4) return;
+        if (t === NETCONFA_IFINDEX) ifindex = buf.readInt32LE(o);
+        else if (t === NETCONFA_RP_FILTER) rp = buf.readInt32LE(o);
+      });
+      if (ifindex !== undefined && rp !== undefined) into.set(ifindex, rp);
     },
   };
 }

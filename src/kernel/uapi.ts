@@ -1,5 +1,5 @@
 // Kernel ABI numbers the kernel layer speaks, each declared once
-// (linux/socket.h, linux/netlink.h, linux/rtnetlink.h, linux/sched.h).
+// (linux/socket.h, linux/netlink.h, linux/rtnetlink.h, linux/netconf.h, linux/sched.h).
 
 // Sockets.
 export const AF_NETLINK = 16;
@@ -37,6 +37,15 @@ export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWNETCONF = 80;
 export const RTM_DELNETCONF = 81;
+export const RTM_GETNETCONF = 82;
+
+/** linux/netconf.h: struct netconfmsg is one byte (the family), padded to 4. */
+export const NETCONFMSG_LEN = 4;
+export const NETCONFA_IFINDEX = 1;
+export const NETCONFA_RP_FILTER = 3;
+/** NETCONFA_IFINDEX values that stand for net.ipv4.conf.all and net.ipv4.conf.default. */
+export const NETCONFA_IFINDEX_ALL = -1;
+export const NETCONFA_IFINDEX_DEFAULT = -2;
 
 /** rtnetlink multicast groups (enum rtnetlink_groups) the reconciler listens to. */
 export const RTNLGRP = { LINK: 1, IPV4_IFADDR: 5, IPV6_IFADDR: 9, IPV4_NETCONF: 24 } as const;
