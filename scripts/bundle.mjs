@@ -13,8 +13,9 @@
 // makes only that, for the node running it, next to those of other nodes (the
 // tests do so when they run under another Node than the one that built dist/).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -49,6 +50,30 @@ const zodEnglishOnly = {
   },
 };
 
+// What a one-shot command would otherwise look up on disk at every start, written
+// into both bundles as the constant src/build-facts.ts reads. koffi's native
+// file is the one `require('koffi')` picks here, from where bin.js lies,
+// recorded relative to bin.js: the package may be installed elsewhere, never
+// with this checkout's paths. Node caches a loaded .node under its real path.
+function koffiNative() {
+  const req = createRequire(entry);
+  try {
+    req('koffi');
+  } catch {
+    return undefined;
+  }
+  const file = Object.keys(req.cache).find((k) => k.endsWith(`${sep}koffi.node`));
+  if (!file) return undefined;
+  const rel = relative(realpathSync(cliDir), file);
+  if (isAbsolute(rel)) return undefined;
+  return { file: rel.split(sep).join('/'), version: String(req.cache[file].exports.version) };
+}
+const buildFacts = {
+  version: JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version,
+  koffi: koffiNative(),
+};
+const define = { __MPTCP_RECONCILER_BUILD__: JSON.stringify(buildFacts) };
+
 async function bundleModules() {
   const result = await build({
     write: false,
@@ -65,6 +90,7 @@ async function bundleModules() {
     // Native addons load their prebuilt .node files relative to their own package.
     external: ['koffi', 'netlink'],
     plugins: [zodEnglishOnly],
+    define,
     // CommonJS dependencies (commander, pino, prom-client) call require() for Node's
     // built-ins; an ES module has no require of its own.
     banner: { js: `${MARK}\nimport { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
@@ -122,7 +148,7 @@ async function buildSnapshot() {
     plugins: [zodEnglishOnly],
     // Set by the deserialized main function to dist/src/cli/bin.js, wherever the
     // package lies when it runs: the files modules look for beside themselves.
-    define: { 'import.meta.url': 'globalThis.__mptcpReconcilerUrl' },
+    define: { ...define, 'import.meta.url': 'globalThis.__mptcpReconcilerUrl' },
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
