@@ -3,7 +3,7 @@
 // and do exactly what dist/src/cli/bin.js says and does; the launcher takes the
 // blob only when it belongs to this node and to the current build.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,6 +104,41 @@ describe('the start-up snapshot', () => {
     expect(shown).toEqual(plain(['show', '--netns', ns, '-o', 'json']));
     writeFileSync(join(dir, 'live.json'), shown.stdout);
     expect(launcher(['plan', '-f', cfg, '--live', 'live.json'])).toEqual(plain(['plan', '-f', cfg, '--live', 'live.json']));
+  });
+});
+
+describe('what a one-shot command leaves out of its start', () => {
+  it('prints package.json’s version, carried from the build, in every form', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const want = `mptcp-reconciler ${pkg.version} (node ${process.version}, `;
+    for (const r of [fromSnapshot(['--version']), launcher(['--version']), plain(['--version'])]) {
+      expect(r.status).toBe(0);
+      expect(r.stdout.startsWith(want), r.stdout).toBe(true);
+    }
+  });
+
+  // strace, as the oracle of which files the process opens.
+  function opened(args: string[], env: Record<string, string>): { run: Run; files: string[] } {
+    const log = join(dir, `strace-${Math.random().toString(16).slice(2)}.txt`);
+    const r = run('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', log, LAUNCHER, ...args], { env });
+    const files = [...readFileSync(log, 'utf8').matchAll(/openat\([^"]*"([^"]+)"[^=]*= \d+/g)].map((m) => m[1]!);
+    rmSync(log);
+    return { run: r, files };
+  }
+
+  it('plans a real namespace with koffi opened from the file the build recorded, and without the CA file', () => {
+    const ns = newNamespace();
+    const cfg = file('koffi.yaml', `version: 1\nnamespaces:\n  - netns: ${ns}\n    limits: { subflows: 5 }\n`);
+    const ca = file('extra-ca.pem', readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8'));
+    const env = { NODE_EXTRA_CA_CERTS: ca };
+    const { run: r, files } = opened(['plan', '-f', cfg, '--detailed-exitcode'], env);
+    expect(r).toEqual(plain(['plan', '-f', cfg, '--detailed-exitcode'], { env }));
+    expect(r.status).toBe(2);
+    expect(files.filter((f) => f.endsWith('/koffi.node'))).toHaveLength(1);
+    // koffi's JavaScript loader (and the package.json lookups of its resolution) never ran.
+    expect(files.filter((f) => /node_modules\/koffi\//.test(f))).toEqual([]);
+    expect(files).not.toContain(ca);
+    expect(files).not.toContain(join(ROOT, 'package.json'));
   });
 });
 
