@@ -8,7 +8,8 @@
 //
 // Nothing here may depend on the machine that builds it: the process that runs
 // reads argv, env, cwd, the clock and the files itself, and the native addons
-// are loaded in it on first use (kernel/native.ts).
+// are loaded in it on first use (kernel/native.ts; koffi's file as recorded
+// relative to bin.js, never an absolute path of the build).
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
