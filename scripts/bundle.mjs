@@ -13,7 +13,7 @@
 // makes only that, for the node running it, next to those of other nodes (the
 // tests do so when they run under another Node than the one that built dist/).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,9 +163,18 @@ async function buildSnapshot() {
   rmSync(script, { force: true });
   // As with the chunks, a launcher starting now sees either the old blob (older
   // than the new bin.js, so unused) or the new one whole.
-  if (made.status === 0) return renameSync(`${blob}.tmp`, blob);
+  // Beside it, a link to the node that made it: the launcher recognises that node
+  // without starting it to ask its version (bin/mptcp-reconciler).
+  const link = join(snapDir, `cli-${process.version}.made-by`);
+  if (made.status === 0) {
+    renameSync(`${blob}.tmp`, blob);
+    rmSync(`${link}.tmp`, { force: true });
+    symlinkSync(realpathSync(process.execPath), `${link}.tmp`);
+    return renameSync(`${link}.tmp`, link);
+  }
   rmSync(`${blob}.tmp`, { force: true });
   rmSync(blob, { force: true });
+  rmSync(link, { force: true });
   const why = made.stderr.trim().split('\n').slice(-3).join(' | ');
   console.error(`no start-up snapshot for node ${process.version} (${why}); bin/mptcp-reconciler runs dist/src/cli/bin.js`);
 }
@@ -173,9 +182,9 @@ async function buildSnapshot() {
 if (!snapshotOnly) {
   await bundleModules();
   // Blobs of other nodes are now older than bin.js: never used again.
-  const mine = `cli-${process.version}.blob`;
+  const mine = [`cli-${process.version}.blob`, `cli-${process.version}.made-by`];
   for (const name of existsSync(snapDir) ? readdirSync(snapDir) : []) {
-    if (name !== mine) rmSync(join(snapDir, name), { force: true });
+    if (!mine.includes(name)) rmSync(join(snapDir, name), { force: true });
   }
 }
 await buildSnapshot();

@@ -3,7 +3,7 @@
 // and do exactly what dist/src/cli/bin.js says and does; the launcher takes the
 // blob only when it belongs to this node and to the current build.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,8 @@ describe('the start-up snapshot', () => {
   it('exists for this node, newer than the bin it belongs to', () => {
     expect(existsSync(BLOB)).toBe(true);
     expect(statSync(BLOB).mtimeMs).toBeGreaterThan(statSync(BIN).mtimeMs);
+    // and the link to the node that made it, which the launcher compares with its own
+    expect(realpathSync(BLOB.replace(/\.blob$/, '.made-by'))).toBe(realpathSync(process.execPath));
   });
 
   it('answers the read-only commands exactly as bin.js does, with the caller’s argv, cwd and environment', () => {
@@ -175,6 +177,21 @@ describe('bin/mptcp-reconciler chooses the blob', () => {
   it('runs bin.js when the blob was made by another node', () => {
     const r = run(join(layout('cli-v0.0.1.blob', 'newer'), 'bin/mptcp-reconciler'), version);
     expect(r).toEqual(plain(version));
+  });
+
+  it('recognises the node that made a blob by the link beside it, without asking its version', () => {
+    // The blob's name says another version: only the link can have chosen it.
+    const root = layout('cli-v0.0.1.blob', 'newer');
+    symlinkSync(realpathSync(process.execPath), join(root, 'dist/snapshot/cli-v0.0.1.made-by'));
+    const r = run(join(root, 'bin/mptcp-reconciler'), version);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/snapshot/i);
+  });
+
+  it('asks the version when the link beside a blob is another binary', () => {
+    const root = layout('cli-v0.0.1.blob', 'newer');
+    symlinkSync('/bin/sh', join(root, 'dist/snapshot/cli-v0.0.1.made-by'));
+    expect(run(join(root, 'bin/mptcp-reconciler'), version)).toEqual(plain(version));
   });
 
   it('runs watch and demo from bin.js even with a usable blob', () => {
