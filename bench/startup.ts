@@ -132,11 +132,11 @@ function oneSize(fleet: Fleet, cfg: string, runs: number): Record<string, Figure
 }
 
 function main(): void {
-  const tmp = mkdtempSync(join(tmpdir(), 'mrsu-startup-'));
+  const tmp = mkdtempSync(join(tmpdir(), 'suP-startup-'));
   const results: { n: number; rows: Record<string, Figure[]>; load: number[] }[] = [];
   try {
     for (const n of SIZES) {
-      const fleet = createFleet(n, 'mrsu');
+      const fleet = createFleet(n, 'suP');
       try {
         const cfg = join(tmp, `fleet-${n}.yaml`);
         writeFileSync(cfg, fleetConfig(fleet));
