@@ -13,8 +13,9 @@
 // makes only that, for the node running it, next to those of other nodes (the
 // tests do so when they run under another Node than the one that built dist/).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -49,6 +50,30 @@ const zodEnglishOnly = {
   },
 };
 
+// What a one-shot command would otherwise look up on disk at every start, written
+// into both bundles as the constant src/build-facts.ts reads. koffi's native
+// file is the one `require('koffi')` picks here, from where bin.js lies,
+// recorded relative to bin.js: the package may be installed elsewhere, never
+// with this checkout's paths. Node caches a loaded .node under its real path.
+function koffiNative() {
+  const req = createRequire(entry);
+  try {
+    req('koffi');
+  } catch {
+    return undefined;
+  }
+  const file = Object.keys(req.cache).find((k) => k.endsWith(`${sep}koffi.node`));
+  if (!file) return undefined;
+  const rel = relative(realpathSync(cliDir), file);
+  if (isAbsolute(rel)) return undefined;
+  return { file: rel.split(sep).join('/'), version: String(req.cache[file].exports.version) };
+}
+const buildFacts = {
+  version: JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version,
+  koffi: koffiNative(),
+};
+const define = { __MPTCP_RECONCILER_BUILD__: JSON.stringify(buildFacts) };
+
 async function bundleModules() {
   const result = await build({
     write: false,
@@ -65,6 +90,7 @@ async function bundleModules() {
     // Native addons load their prebuilt .node files relative to their own package.
     external: ['koffi', 'netlink'],
     plugins: [zodEnglishOnly],
+    define,
     // CommonJS dependencies (commander, pino, prom-client) call require() for Node's
     // built-ins; an ES module has no require of its own.
     banner: { js: `${MARK}\nimport { createRequire as __bundleRequire } from 'node:module';\nconst require = __bundleRequire(import.meta.url);` },
@@ -122,7 +148,7 @@ async function buildSnapshot() {
     plugins: [zodEnglishOnly],
     // Set by the deserialized main function to dist/src/cli/bin.js, wherever the
     // package lies when it runs: the files modules look for beside themselves.
-    define: { 'import.meta.url': 'globalThis.__mptcpReconcilerUrl' },
+    define: { ...define, 'import.meta.url': 'globalThis.__mptcpReconcilerUrl' },
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
@@ -137,9 +163,18 @@ async function buildSnapshot() {
   rmSync(script, { force: true });
   // As with the chunks, a launcher starting now sees either the old blob (older
   // than the new bin.js, so unused) or the new one whole.
-  if (made.status === 0) return renameSync(`${blob}.tmp`, blob);
+  // Beside it, a link to the node that made it: the launcher recognises that node
+  // without starting it to ask its version (bin/mptcp-reconciler).
+  const link = join(snapDir, `cli-${process.version}.made-by`);
+  if (made.status === 0) {
+    renameSync(`${blob}.tmp`, blob);
+    rmSync(`${link}.tmp`, { force: true });
+    symlinkSync(realpathSync(process.execPath), `${link}.tmp`);
+    return renameSync(`${link}.tmp`, link);
+  }
   rmSync(`${blob}.tmp`, { force: true });
   rmSync(blob, { force: true });
+  rmSync(link, { force: true });
   const why = made.stderr.trim().split('\n').slice(-3).join(' | ');
   console.error(`no start-up snapshot for node ${process.version} (${why}); bin/mptcp-reconciler runs dist/src/cli/bin.js`);
 }
@@ -147,9 +182,9 @@ async function buildSnapshot() {
 if (!snapshotOnly) {
   await bundleModules();
   // Blobs of other nodes are now older than bin.js: never used again.
-  const mine = `cli-${process.version}.blob`;
+  const mine = [`cli-${process.version}.blob`, `cli-${process.version}.made-by`];
   for (const name of existsSync(snapDir) ? readdirSync(snapDir) : []) {
-    if (name !== mine) rmSync(join(snapDir, name), { force: true });
+    if (!mine.includes(name)) rmSync(join(snapDir, name), { force: true });
   }
 }
 await buildSnapshot();

@@ -3,7 +3,7 @@
 // and do exactly what dist/src/cli/bin.js says and does; the launcher takes the
 // blob only when it belongs to this node and to the current build.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,6 +54,8 @@ describe('the start-up snapshot', () => {
   it('exists for this node, newer than the bin it belongs to', () => {
     expect(existsSync(BLOB)).toBe(true);
     expect(statSync(BLOB).mtimeMs).toBeGreaterThan(statSync(BIN).mtimeMs);
+    // and the link to the node that made it, which the launcher compares with its own
+    expect(realpathSync(BLOB.replace(/\.blob$/, '.made-by'))).toBe(realpathSync(process.execPath));
   });
 
   it('answers the read-only commands exactly as bin.js does, with the caller’s argv, cwd and environment', () => {
@@ -107,6 +109,41 @@ describe('the start-up snapshot', () => {
   });
 });
 
+describe('what a one-shot command leaves out of its start', () => {
+  it('prints package.json’s version, carried from the build, in every form', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const want = `mptcp-reconciler ${pkg.version} (node ${process.version}, `;
+    for (const r of [fromSnapshot(['--version']), launcher(['--version']), plain(['--version'])]) {
+      expect(r.status).toBe(0);
+      expect(r.stdout.startsWith(want), r.stdout).toBe(true);
+    }
+  });
+
+  // strace, as the oracle of which files the process opens.
+  function opened(args: string[], env: Record<string, string>): { run: Run; files: string[] } {
+    const log = join(dir, `strace-${Math.random().toString(16).slice(2)}.txt`);
+    const r = run('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', log, LAUNCHER, ...args], { env });
+    const files = [...readFileSync(log, 'utf8').matchAll(/openat\([^"]*"([^"]+)"[^=]*= \d+/g)].map((m) => m[1]!);
+    rmSync(log);
+    return { run: r, files };
+  }
+
+  it('plans a real namespace with koffi opened from the file the build recorded, and without the CA file', () => {
+    const ns = newNamespace();
+    const cfg = file('koffi.yaml', `version: 1\nnamespaces:\n  - netns: ${ns}\n    limits: { subflows: 5 }\n`);
+    const ca = file('extra-ca.pem', readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8'));
+    const env = { NODE_EXTRA_CA_CERTS: ca };
+    const { run: r, files } = opened(['plan', '-f', cfg, '--detailed-exitcode'], env);
+    expect(r).toEqual(plain(['plan', '-f', cfg, '--detailed-exitcode'], { env }));
+    expect(r.status).toBe(2);
+    expect(files.filter((f) => f.endsWith('/koffi.node'))).toHaveLength(1);
+    // koffi's JavaScript loader (and the package.json lookups of its resolution) never ran.
+    expect(files.filter((f) => /node_modules\/koffi\//.test(f))).toEqual([]);
+    expect(files).not.toContain(ca);
+    expect(files).not.toContain(join(ROOT, 'package.json'));
+  });
+});
+
 describe('bin/mptcp-reconciler chooses the blob', () => {
   // A copy of the package's layout whose dist/src is the real one, so the blob can
   // be replaced: a blob that is not a snapshot makes node abort, which shows
@@ -140,6 +177,21 @@ describe('bin/mptcp-reconciler chooses the blob', () => {
   it('runs bin.js when the blob was made by another node', () => {
     const r = run(join(layout('cli-v0.0.1.blob', 'newer'), 'bin/mptcp-reconciler'), version);
     expect(r).toEqual(plain(version));
+  });
+
+  it('recognises the node that made a blob by the link beside it, without asking its version', () => {
+    // The blob's name says another version: only the link can have chosen it.
+    const root = layout('cli-v0.0.1.blob', 'newer');
+    symlinkSync(realpathSync(process.execPath), join(root, 'dist/snapshot/cli-v0.0.1.made-by'));
+    const r = run(join(root, 'bin/mptcp-reconciler'), version);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/snapshot/i);
+  });
+
+  it('asks the version when the link beside a blob is another binary', () => {
+    const root = layout('cli-v0.0.1.blob', 'newer');
+    symlinkSync('/bin/sh', join(root, 'dist/snapshot/cli-v0.0.1.made-by'));
+    expect(run(join(root, 'bin/mptcp-reconciler'), version)).toEqual(plain(version));
   });
 
   it('runs watch and demo from bin.js even with a usable blob', () => {

@@ -152,8 +152,15 @@ function build(io: CliIO, chosen: { name?: string; opts?: Record<string, unknown
   return program;
 }
 
-/** Runs the CLI; returns the exit code. Never throws for user errors. */
-export async function main(argv: string[], io: CliIO): Promise<number> {
+/**
+ * Parses the command line; --help, --version and usage errors are answered here
+ * (the exit code is returned). No side effect beyond writing to `io`, so the
+ * start-up snapshot runs it at build time to have commander compiled.
+ */
+export async function parseCommandLine(
+  argv: string[],
+  io: CliIO,
+): Promise<{ name: string; opts: Record<string, unknown> } | { code: number }> {
   const chosen: { name?: string; opts?: Record<string, unknown> } = {};
   const program = build(io, chosen);
   try {
@@ -161,16 +168,23 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version are not errors.
-      return err.exitCode === 0 ? 0 : 1;
+      return { code: err.exitCode === 0 ? 0 : 1 };
     }
     throw err;
   }
   if (!chosen.name) {
     io.stderr.write(program.helpInformation());
-    return 1;
+    return { code: 1 };
   }
+  return { name: chosen.name, opts: chosen.opts ?? {} };
+}
+
+/** Runs the CLI; returns the exit code. Never throws for user errors. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const chosen = await parseCommandLine(argv, io);
+  if ('code' in chosen) return chosen.code;
   try {
-    if (typeof chosen.opts?.sysctlRoot === 'string') {
+    if (typeof chosen.opts.sysctlRoot === 'string') {
       // Process-wide and set on every run, so one main() call cannot leak its root into the next.
       const { setSysctlRoot } = await import('../kernel/procfs.js');
       try {
@@ -180,7 +194,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       }
     }
     const run = await load(chosen.name);
-    return await run(chosen.opts ?? {}, io);
+    return await run(chosen.opts, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`error: ${err.message}\n`);

@@ -27,7 +27,7 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   const node = nodeName(o, io.env);
   let config: Config | undefined;
   if (o.file !== undefined) {
-    const loaded = await loadConfig(o.file, { node, cwd: io.cwd });
+    const loaded = await loadConfig(o.file, { node, cwd: io.cwd, once: true });
     if (!loaded.ok) {
       io.stderr.write(formatDiagnostics(loaded.diagnostics, { color: io.stderr.isTTY === true }));
       io.stderr.write(`error: ${o.file} is invalid; fix it (see \`validate -f ${o.file}\`) before doctor can compare it with the live state\n`);

@@ -64,7 +64,7 @@ export async function runPass(
     if (p) throw new UsageError(`--netns "${opts.netns}" ${p}`);
   }
   const node = nodeName(opts, io.env);
-  const loaded = await loadConfig(opts.file, { cwd: io.cwd, node });
+  const loaded = await loadConfig(opts.file, { cwd: io.cwd, node, once: true });
   if (!loaded.ok) {
     io.stderr.write(formatDiagnostics(loaded.diagnostics, { color: io.stderr.isTTY === true }));
     io.stderr.write('\nnothing was applied: fix the config first\n');

@@ -9,7 +9,7 @@ export async function run(opts: Record<string, unknown>, io: CliIO): Promise<num
   const file = opts.file;
   if (typeof file !== 'string' || file === '') throw new UsageError('-f PATH is required');
   const node = nodeName({ node: typeof opts.node === 'string' ? opts.node : undefined }, io.env);
-  const res = await loadConfig(file, { cwd: io.cwd, node });
+  const res = await loadConfig(file, { cwd: io.cwd, node, once: true });
   const color = useColor(io, io.stderr);
   if (!res.ok) {
     io.stderr.write(formatDiagnostics(res.diagnostics, { color }));
