@@ -85,17 +85,36 @@ describe('converged-pass memo', () => {
     const d = desiredFor(ns, BODY);
     await converge(d);
     await unchangedPasses(d, 3);
+    // A change whose notification never reaches the handle (as a write over
+    // RTM_SETLINK would send none): taken off the handle's watch socket here.
+    setNsSysctl(ns, 'net.ipv4.conf.eth0.rp_filter', '1');
+    const handle = openNamespace(ns) as unknown as { linkWatch?: { drainNotifications(): boolean } };
+    expect(handle.linkWatch?.drainNotifications()).toBe(true);
+    // Within the max age the kept value is believed.
+    expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: true });
     // Kept values expire on the monotonic clock, so that is the one moved forward.
     const now = process.hrtime.bigint();
     const clock = vi.spyOn(process.hrtime, 'bigint').mockReturnValue(now + BigInt(KEEP_WATCHED_MS + 1_000) * 1_000_000n);
     try {
-      // What was kept is dropped: a full read and a full pass, still converged.
+      // What was kept is dropped: read again, the change is seen and repaired.
+      const repaired = await pass(d);
+      expect(repaired).toMatchObject({ converged: true, memo: false });
+      expect(repaired.operations.map((o) => o.op)).toEqual(['set-rp-filter']);
       expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: false });
       expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: true });
     } finally {
       clock.mockRestore();
     }
     assertDesired(ns);
+    // Expiry again with nothing changed: the re-read finds the same and the memo still answers
+    // (a fleet is not planned in full once per max age, all at once).
+    const later = process.hrtime.bigint();
+    const clock2 = vi.spyOn(process.hrtime, 'bigint').mockReturnValue(later + BigInt(2 * KEEP_WATCHED_MS + 2_000) * 1_000_000n);
+    try {
+      expect(await pass(d)).toMatchObject({ converged: true, operations: [], memo: true });
+    } finally {
+      clock2.mockRestore();
+    }
   });
 
   it('answers unchanged passes from the memo, and still repairs each kind of drift made by hand', async () => {

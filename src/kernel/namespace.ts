@@ -67,12 +67,17 @@ class KernelNamespace implements NamespaceKernel {
   private routingTables = new Set<number>();
   private routingJoined = false;
   private owned: 'unknown' | 'none' | 'some' = 'unknown';
-  // Bumped at each re-dump: a read's fingerprint holds it in place of the link and address bytes.
-  // Bumped at each re-dump: a read's fingerprint holds them in place of the link and
-  // address bytes. One counter each: with a shared one, the address re-dump after the
-  // links' moved the links' number too, and the next read (both kept) missed the memo.
+  // Bumped when a re-dump finds other links or addresses than the last one: a read's
+  // fingerprint holds them in place of the link and address bytes. One counter each:
+  // with a shared one, the address re-dump after the links' moved the links' number
+  // too, and the next read (both kept) missed the memo. A re-dump that finds the same
+  // (the kept values expired, or a notification changed nothing we read) keeps the
+  // number, so the memo still answers: otherwise every namespace was planned and
+  // verified in full once per KEEP_WATCHED_MS, all at once.
   private linkGen = 0;
   private addrGen = 0;
+  private lastLinks: readonly LiveLink[] = [];
+  private lastAddrs: readonly LiveAddress[] = [];
   private fam: GenlFamily | undefined;
   private readonly sysctl: SysctlFiles;
   closed = false;
@@ -374,7 +379,8 @@ class KernelNamespace implements NamespaceKernel {
       this.rtnl().collect([linkReq]);
       throwIfFailed([linkReq]);
       this.linkCache = live.links.map((l) => ({ ...l }));
-      this.linkGen++;
+      if (!sameRecords(this.lastLinks, this.linkCache)) this.linkGen++;
+      this.lastLinks = this.linkCache;
     }
     if (needLinks) fp?.u32(2).u32(this.linkGen);
     if (rpDump) rpTable = this.finishRpDump(rpDump, rpReq);
@@ -383,7 +389,8 @@ class KernelNamespace implements NamespaceKernel {
     else if (wantAddrs && !addrsCached) {
       run(this.rtnl(), writer.reset(), [queueDumpAddresses(writer, live.addresses)]);
       this.addrCache = live.addresses.map((a) => ({ ...a }));
-      this.addrGen++;
+      if (!sameRecords(this.lastAddrs, this.addrCache)) this.addrGen++;
+      this.lastAddrs = this.addrCache;
     }
     if (wantAddrs) fp?.u32(3).u32(this.addrGen);
     if (want(select.mptcp)) {
@@ -451,6 +458,19 @@ function rpFilterByName(table: ReadonlyMap<number, number>, links: readonly Live
     if (i !== undefined) put(name, table.get(i));
   }
   return out;
+}
+
+/** Two dumps of flat records (links, addresses) that say the same, in the same order. */
+function sameRecords<T extends object>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Record<string, unknown>;
+    const y = b[i] as Record<string, unknown>;
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const k of keys) if (x[k] !== y[k]) return false;
+  }
+  return true;
 }
 
 /** How long links, addresses and rp_filter values read once are trusted without a notification. */
