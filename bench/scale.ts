@@ -60,7 +60,7 @@ export interface ScaleContext {
 }
 
 /** One row of the growth table: a fresh fleet of n namespaces, removed afterwards. */
-export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContext): Promise<GrowthRow> {
+export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContext, warmSeconds = 60): Promise<GrowthRow> {
   const l0 = load1();
   const fleet = createFleet(n, ctx.tag);
   ctx.setFleet(fleet);
@@ -78,6 +78,7 @@ export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContex
 
     // The daemon from a cold fleet: ready = its first pass over all N converged.
     resetFleet(fleet);
+    const started = now();
     const d = await startDaemon(cfg, join(ctx.dir, `growth-${n}.log`), ctx.resyncMs, ctx.setChild);
     try {
       assertConverged(fleet, `N=${n} watch first pass`);
@@ -86,8 +87,9 @@ export async function growthRow(n: number, idleSeconds: number, ctx: ScaleContex
       const base = await startDaemon(none, join(ctx.dir, 'growth-none.log'), ctx.resyncMs, () => {});
       let c0: number, b0: number, w0: number, secs: number, idleCpuPercent: number, baselineCpuPercent: number;
       try {
-        // Past the first resync rounds (V8 tiers the pass code up), then the idle window.
-        await sleep(2 * ctx.resyncMs);
+        // Past V8's tier-up of the pass code (compiles go on for about 45 s after
+        // start, fed by one call per namespace and resync), then the idle window.
+        await sleep(Math.max(2 * ctx.resyncMs, warmSeconds * 1000 - (now() - started)));
         c0 = cpuSeconds(d.child.pid!);
         b0 = cpuSeconds(base.child.pid!);
         w0 = now();
