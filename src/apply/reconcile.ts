@@ -174,7 +174,7 @@ function verifyStep(desired: DesiredNamespace, after: LiveNamespace, hit: Conver
   const v = hit ? hit.verify : verifyNamespace(desired, after, hold);
   result.differences = v.differences;
   if (v.firstDifference !== undefined) result.firstDifference = v.firstDifference;
-  if (result.applied && v.converged) {
+  if (result.applied && v.converged && (result.operations.length > 0 || result.routing.length > 0)) {
     // The state is as desired, so whatever failed was already done by someone else.
     const opErrors = new Set(result.operations.filter((o) => o.result === 'failed').map((o) => o.error));
     for (const o of result.operations) {

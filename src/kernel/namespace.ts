@@ -397,14 +397,16 @@ class KernelNamespace implements NamespaceKernel {
       live.mptcp = this.sysctl.readMptcp(Array.isArray(select.mptcp) ? select.mptcp : MPTCP_KEYS);
       if (fp) {
         fp.u32(4);
-        for (const [k, v] of Object.entries(live.mptcp)) fp.str(k).str(String(v));
+        // for..in: no entry arrays for what every resync writes.
+        const m = live.mptcp as Record<string, unknown>;
+        for (const k in m) fp.str(k).str(String(m[k]));
       }
     }
     const rpNames = rpAll ? live.links.map((l) => l.name) : rpList;
     if (rpNames) live.rpFilter = rpFilterByName(rpTable!, this.linkCache!, rpNames);
     if (fp && rpNames) {
       fp.u32(5);
-      for (const [k, v] of Object.entries(live.rpFilter)) fp.str(k).str(String(v));
+      for (const k in live.rpFilter) fp.str(k).u32(live.rpFilter[k]!);
     }
     if (select.routing) this.routingInto(live, select.routing, fp);
     if (fp) {
@@ -451,11 +453,11 @@ function rpFilterByName(table: ReadonlyMap<number, number>, links: readonly Live
   };
   put('all', table.get(NETCONFA_IFINDEX_ALL));
   put('default', table.get(NETCONFA_IFINDEX_DEFAULT));
-  const ifindex = new Map(links.map((l) => [l.name, l.ifindex]));
+  // A namespace has a handful of interfaces: a scan beats building a map per read.
   for (const name of names) {
     if (name === 'all' || name === 'default') continue;
-    const i = ifindex.get(name);
-    if (i !== undefined) put(name, table.get(i));
+    const link = links.find((l) => l.name === name);
+    if (link !== undefined) put(name, table.get(link.ifindex));
   }
   return out;
 }
