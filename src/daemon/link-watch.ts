@@ -10,6 +10,7 @@
 // (carrier stable for DEFAULT_SETTLE_MS) makes the link usable again instead.
 import { DEFAULT_SETTLE_MS, LinkLifecycle, linkTrouble, partitionByLink, type LinkDecision } from '../core/link-lifecycle.js';
 import { formatDuration } from '../core/duration.js';
+import { monotonicNow } from '../core/max-age.js';
 import { DEFAULT_LINK_DOWN_HOLD_MS } from '../core/schema-routing.js';
 import { endpointKey } from '../core/address.js';
 import type { DesiredNamespace, LinkHold, LiveNamespace } from '../core/model.js';
@@ -47,7 +48,7 @@ export class LinkWatch {
   private stopped = false;
 
   constructor(private readonly o: LinkWatchOptions) {
-    this.now = o.now ?? (() => performance.now());
+    this.now = o.now ?? monotonicNow;
   }
 
   /** The hook a pass gives the apply engine (ReconcileOptions.linkHold), or undefined when endpoints are not managed. */
@@ -60,12 +61,14 @@ export class LinkWatch {
   }
 
   private hold(ns: string, identity: NetnsIdentity | undefined, desired: DesiredNamespace, live: LiveNamespace, log: PassLogger): LinkHold {
-    const opts = { policy: desired.linkDown?.policy ?? 'withdraw', holdMs: desired.linkDown?.holdMs ?? DEFAULT_LINK_DOWN_HOLD_MS, settleMs: this.o.settleMs ?? DEFAULT_SETTLE_MS };
     let e = this.entries.get(ns);
     if (e && !sameIdentity(e.identity, identity)) {
       this.forget(ns);
       e = undefined;
     }
+    // Checked first: a converged resync of a namespace with nothing running ends here.
+    if (e?.last?.live === live && e.last.desired === desired && e.timer === undefined) return e.last.hold;
+    const opts = { policy: desired.linkDown?.policy ?? 'withdraw', holdMs: desired.linkDown?.holdMs ?? DEFAULT_LINK_DOWN_HOLD_MS, settleMs: this.o.settleMs ?? DEFAULT_SETTLE_MS };
     const now = this.now();
     if (!e) {
       e = { identity, life: new LinkLifecycle(opts), why: new Map(), unknown: new Set(live.links.filter((l) => !(l.up && l.lowerUp)).map((l) => l.name)) };
@@ -76,7 +79,6 @@ export class LinkWatch {
       // withdrawn moments later; it comes back once the link is usable.
       e.life.observeAll(live.links, now - opts.holdMs);
     }
-    if (e.last?.live === live && e.last.desired === desired && e.timer === undefined) return e.last.hold;
     e.life.configure(opts);
     e.life.observeAll(live.links, now);
     const { decisions, nextDueAt } = e.life.decide(now);
